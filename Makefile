@@ -1,0 +1,52 @@
+# labfree — two commands on a fresh machine:
+#   make book   create .venv, install everything, build the HTML book with every chapter executed
+#   make test   create .venv, install the development extras, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+# torch: the pinned CUDA build that this offline machine serves from local files on x86_64 Linux;
+# elsewhere (macOS, Arm, Colab-like machines) whatever build the package index offers.
+ifeq ($(shell uname -sm),Linux x86_64)
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+else
+TORCH ?= torch torchvision
+endif
+
+# Caches shared by every process (umap's numba JIT, the generated datasets): one compile, one generation.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+export LABFREE_DATA ?= $(CURDIR)/.cache/data
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test sync clean
+
+$(VENV)/.base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH)
+	touch $@
+
+$(VENV)/.book: $(VENV)/.base
+	$(PIP) install -q -e '.[book]'
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+book: $(VENV)/.book
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+# Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).
+sync: $(VENV)/.dev
+	$(PY) tools/notebooks.py sync
+
+clean:
+	rm -rf _build .pytest_cache

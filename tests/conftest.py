@@ -1,0 +1,28 @@
+"""Shared test set-up: caches shared with the book build, the offline guard for notebook kernels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFLINE = Path(__file__).resolve().parent / "offline"
+
+# One numba JIT cache and one dataset cache for every process of the run (umap compiles once).
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+os.environ.setdefault("LABFREE_DATA", str(ROOT / ".cache" / "data"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def offline_kernel_env() -> None:
+    """Make kernels started from now on load tests/offline/sitecustomize.py (network off)."""
+    paths = [str(OFFLINE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    os.environ["LABFREE_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def offline_kernels() -> None:
+    offline_kernel_env()

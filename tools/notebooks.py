@@ -1,0 +1,97 @@
+"""Keep the book's MyST sources and their Colab/papermill notebooks in step.
+
+``book/<path>.md`` (MyST-markdown notebook, the source you edit) is paired with
+``notebooks/<path>.ipynb`` (outputs stripped: what Colab opens and papermill runs).
+
+    python tools/notebooks.py sync     # write every notebooks/ twin from its book/ source
+    python tools/notebooks.py check    # exit 1 and list the pairs that differ
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def is_notebook_source(path: Path) -> bool:
+    """A book/ markdown file is a notebook source when its front matter names a kernel."""
+    head = path.read_text(encoding="utf-8")[:2000]
+    return head.startswith("---") and "kernelspec:" in head.split("\n---", 1)[0]
+
+
+def sources() -> list[Path]:
+    """Every notebook source under book/, sorted."""
+    return sorted(p for p in BOOK.rglob("*.md") if "_build" not in p.parts and is_notebook_source(p))
+
+
+def twin(source: Path) -> Path:
+    """The notebooks/ path paired with a book/ source."""
+    return (NOTEBOOKS / source.relative_to(BOOK)).with_suffix(".ipynb")
+
+
+def render(source: Path) -> str:
+    """The .ipynb text for a source: code and markdown cells with their tags, no outputs."""
+    nb = jupytext.read(source)
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["colab"] = {"provenance": []}
+    for cell in nb.cells:
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.pop("id", None)
+    nbformat.validator.normalize(nb)
+    return nbformat.writes(nb, version=4) + "\n"
+
+
+def stale() -> list[tuple[Path, Path]]:
+    """Pairs whose notebook is missing or differs from what its source renders to, plus orphans."""
+    out = []
+    for source in sources():
+        target = twin(source)
+        if not target.exists() or target.read_text(encoding="utf-8") != render(source):
+            out.append((source, target))
+    paired = {twin(s) for s in sources()}
+    for nb in sorted(NOTEBOOKS.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" not in nb.parts and nb not in paired and "assignments" not in nb.parts:
+            out.append((Path("<no source>"), nb))
+    return out
+
+
+def sync() -> list[Path]:
+    """Write every stale twin; return the paths written."""
+    written = []
+    for source in sources():
+        target = twin(source)
+        text = render(source)
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["sync", "check"])
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        for path in sync():
+            print(f"wrote {path.relative_to(ROOT)}")
+        return 0
+    bad = stale()
+    for source, target in bad:
+        print(f"out of sync: {source} -> {target.relative_to(ROOT)} (run `make sync`)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
