@@ -1,0 +1,518 @@
+"""Tests for labfree.losses: each loss against a naive loop over its formula (float64), gradient
+checks, closed-form special cases, stop-gradients, the MoCo queue, EMA, and an independent oracle
+(lightly) where its conventions match ours."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+import torch
+from scipy.linalg import hadamard
+from torch import nn
+
+from labfree import losses as L
+from labfree import models
+
+torch.set_num_threads(1)
+DT = torch.float64
+
+
+def randn(*shape: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=DT)
+
+
+def decorrelated(n: int = 8, d: int = 4) -> torch.Tensor:
+    """(n, d) with zero-mean, mutually orthogonal columns of biased variance 1 (Hadamard columns)."""
+    return torch.tensor(hadamard(n)[:, 1 : d + 1], dtype=DT)
+
+
+# ------------------------------------------------------------------ naive references (loops)
+
+def cos(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (u * v).sum() / (u.norm() * v.norm())
+
+
+def naive_nt_xent(z1, z2, temperature):
+    z = list(z1) + list(z2)
+    n2 = len(z)
+    total = 0.0
+    for i in range(n2):
+        j = (i + n2 // 2) % n2
+        den = sum(torch.exp(cos(z[i], z[k]) / temperature) for k in range(n2) if k != i)
+        total += -torch.log(torch.exp(cos(z[i], z[j]) / temperature) / den)
+    return total / n2
+
+
+def naive_info_nce(q, k_pos, k_neg, temperature):
+    total = 0.0
+    for i in range(len(q)):
+        negs = k_neg if k_neg.ndim == 2 else k_neg[i]
+        pos = torch.exp(cos(q[i], k_pos[i]) / temperature)
+        den = pos + sum(torch.exp(cos(q[i], k) / temperature) for k in negs)
+        total += -torch.log(pos / den)
+    return total / len(q)
+
+
+def naive_negative_cosine(p, z):
+    return -sum(cos(p[i], z[i]) for i in range(len(p))) / len(p)
+
+
+def naive_byol(p1, p2, z1t, z2t):
+    def nmse(a, b):
+        return sum(((a[i] / a[i].norm() - b[i] / b[i].norm()) ** 2).sum() for i in range(len(a))) / len(a)
+    return nmse(p1, z2t) + nmse(p2, z1t)
+
+
+def naive_invariance(z1, z2):
+    n, d = z1.shape
+    return sum(((z1[i] - z2[i]) ** 2).sum() for i in range(n)) / (n * d)
+
+
+def naive_variance(z, gamma=1.0, eps=1e-4):
+    n, d = z.shape
+    total = 0.0
+    for j in range(d):
+        mean = sum(z[i, j] for i in range(n)) / n
+        var = sum((z[i, j] - mean) ** 2 for i in range(n)) / (n - 1)
+        total += max(0.0, gamma - math.sqrt(float(var) + eps))
+    return total / d
+
+
+def naive_cov_matrix(z):
+    n, d = z.shape
+    mean = [sum(z[i, j] for i in range(n)) / n for j in range(d)]
+    return [[sum((z[i, a] - mean[a]) * (z[i, b] - mean[b]) for i in range(n)) / (n - 1) for b in range(d)]
+            for a in range(d)]
+
+
+def naive_covariance(z):
+    d = z.shape[1]
+    c = naive_cov_matrix(z)
+    return sum(c[a][b] ** 2 for a in range(d) for b in range(d) if a != b) / d
+
+
+def naive_barlow(z1, z2, lambd, eps=1e-5):
+    n, d = z1.shape
+
+    def standardised(z, j):
+        col = [float(z[i, j]) for i in range(n)]
+        m = sum(col) / n
+        s = math.sqrt(sum((x - m) ** 2 for x in col) / n + eps)
+        return [(x - m) / s for x in col]
+
+    a = [standardised(z1, j) for j in range(d)]
+    b = [standardised(z2, j) for j in range(d)]
+    total = 0.0
+    for i in range(d):
+        for j in range(d):
+            c_ij = sum(a[i][k] * b[j][k] for k in range(n)) / n
+            total += (1 - c_ij) ** 2 if i == j else lambd * c_ij**2
+    return total
+
+
+# ------------------------------------------------------------------ against the formulas
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0])
+def test_nt_xent_matches_formula(temperature):
+    z1, z2 = randn(5, 3, seed=1), randn(5, 3, seed=2)
+    torch.testing.assert_close(L.nt_xent(z1, z2, temperature), naive_nt_xent(z1, z2, temperature))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_info_nce_matches_formula(shared):
+    q, k = randn(4, 3, seed=1), randn(4, 3, seed=2)
+    negatives = randn(6, 3, seed=3) if shared else randn(4, 6, 3, seed=3)
+    torch.testing.assert_close(L.info_nce(q, k, negatives, 0.2), naive_info_nce(q, k, negatives, 0.2))
+
+
+def test_moco_loss_matches_formula_with_queue():
+    queue = L.MoCoQueue(3, length=7, generator=torch.Generator().manual_seed(0)).to(DT)
+    q, k = randn(4, 3, seed=1), randn(4, 3, seed=2)
+    expected = naive_info_nce(q, k, queue.keys(), 0.2)
+    torch.testing.assert_close(L.moco_loss(q, k, queue, temperature=0.2), expected)
+    # a raw (M, D) tensor of negatives is accepted as well
+    torch.testing.assert_close(L.moco_loss(q, k, queue.keys(), temperature=0.2), expected)
+
+
+def test_negative_cosine_and_simsiam_match_formula():
+    p1, p2, z1, z2 = (randn(6, 4, seed=s) for s in range(4))
+    torch.testing.assert_close(L.negative_cosine(p1, z2), naive_negative_cosine(p1, z2))
+    expected = 0.5 * naive_negative_cosine(p1, z2) + 0.5 * naive_negative_cosine(p2, z1)
+    torch.testing.assert_close(L.simsiam_loss(p1, p2, z1, z2), expected)
+
+
+def test_byol_loss_matches_formula():
+    p1, p2, z1t, z2t = (randn(6, 4, seed=s) for s in range(4))
+    torch.testing.assert_close(L.byol_loss(p1, p2, z1t, z2t), naive_byol(p1, p2, z1t, z2t))
+
+
+def test_vicreg_terms_match_formula():
+    z1, z2 = randn(7, 4, seed=1) * 0.6, randn(7, 4, seed=2) * 1.5  # some std below 1, some above
+    torch.testing.assert_close(L.invariance_term(z1, z2), naive_invariance(z1, z2))
+    torch.testing.assert_close(L.variance_term(z1).item(), naive_variance(z1))
+    torch.testing.assert_close(L.variance_term(z2, gamma=2.0, eps=0.0).item(), naive_variance(z2, 2.0, 0.0))
+    torch.testing.assert_close(L.covariance_term(z1), naive_covariance(z1))
+    terms = L.vicreg_loss(z1, z2, sim_weight=3.0, var_weight=5.0, cov_weight=7.0)
+    variance = 0.5 * (naive_variance(z1) + naive_variance(z2))
+    covariance = naive_covariance(z1) + naive_covariance(z2)
+    torch.testing.assert_close(terms.variance.item(), variance)
+    torch.testing.assert_close(terms.covariance, covariance)
+    expected = 3.0 * naive_invariance(z1, z2) + 5.0 * variance + 7.0 * covariance
+    torch.testing.assert_close(terms.loss, expected)
+
+
+def test_vicreg_default_weights_are_25_25_1():
+    z1, z2 = randn(7, 4, seed=1), randn(7, 4, seed=2)
+    t = L.vicreg_loss(z1, z2)
+    torch.testing.assert_close(t.loss, 25 * t.invariance + 25 * t.variance + 1 * t.covariance)
+
+
+@pytest.mark.parametrize("lambd", [5e-3, 0.5])
+def test_barlow_twins_matches_formula(lambd):
+    z1, z2 = randn(9, 4, seed=1), 2 * randn(9, 4, seed=2) + 1
+    torch.testing.assert_close(L.barlow_twins_loss(z1, z2, lambd).item(), naive_barlow(z1, z2, lambd))
+
+
+# ------------------------------------------------------------------ gradients
+
+def _leaf(*shape, seed):
+    return randn(*shape, seed=seed).requires_grad_(True)
+
+
+def test_gradcheck_contrastive():
+    z1, z2 = _leaf(3, 4, seed=1), _leaf(3, 4, seed=2)
+    assert torch.autograd.gradcheck(lambda a, b: L.nt_xent(a, b, 0.3), (z1, z2))
+    q, k, neg = _leaf(3, 4, seed=3), _leaf(3, 4, seed=4), _leaf(5, 4, seed=5)
+    assert torch.autograd.gradcheck(lambda a, b, c: L.info_nce(a, b, c, 0.3), (q, k, neg))
+
+
+def test_gradcheck_predictive():
+    p1, p2 = _leaf(3, 4, seed=1), _leaf(3, 4, seed=2)
+    z1, z2 = randn(3, 4, seed=3), randn(3, 4, seed=4)
+    assert torch.autograd.gradcheck(lambda a, b: L.simsiam_loss(a, b, z1, z2), (p1, p2))
+    assert torch.autograd.gradcheck(lambda a, b: L.byol_loss(a, b, z1, z2), (p1, p2))
+
+
+def test_gradcheck_redundancy_reduction():
+    z1, z2 = _leaf(5, 3, seed=1), _leaf(5, 3, seed=2)
+    assert torch.autograd.gradcheck(lambda a, b: L.vicreg_loss(a, b).loss, (z1, z2))
+    assert torch.autograd.gradcheck(lambda a, b: L.barlow_twins_loss(a, b, 0.1), (z1, z2))
+
+
+# ------------------------------------------------------------------ properties with known answers
+
+def test_nt_xent_invariant_to_scaling_before_normalisation():
+    z1, z2 = randn(6, 5, seed=1), randn(6, 5, seed=2)
+    a, b = randn(6, 1, seed=3).abs() + 0.1, 10 * randn(6, 1, seed=4).abs() + 0.1
+    torch.testing.assert_close(L.nt_xent(a * z1, b * z2), L.nt_xent(z1, z2))
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_nt_xent_aligned_orthogonal_views(temperature):
+    # positives identical, all 2N - 2 negatives orthogonal: l = log(1 + (2N - 2) exp(-1 / tau))
+    n = 4
+    z = torch.eye(n, 6, dtype=DT)
+    expected = math.log(1 + (2 * n - 2) * math.exp(-1 / temperature))
+    torch.testing.assert_close(L.nt_xent(z, z.clone(), temperature).item(), expected)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_nt_xent_attains_lower_bound_with_antipodal_negatives(temperature):
+    # N = 2, sample 2 = -sample 1: every negative has similarity -1, the lower bound
+    e = torch.tensor([[1.0, 2.0, -1.0]], dtype=DT)
+    z = torch.cat([e, -e])
+    lower = math.log(1 + 2 * math.exp(-2 / temperature))
+    torch.testing.assert_close(L.nt_xent(z, 3 * z, temperature).item(), lower)
+    # random views stay above it
+    assert L.nt_xent(randn(2, 3, seed=1), randn(2, 3, seed=2), temperature).item() > lower
+
+
+def test_nt_xent_collapse_gives_log_2n_minus_1():
+    n = 5
+    z = torch.ones(n, 3, dtype=DT)
+    torch.testing.assert_close(L.nt_xent(z, z, 0.5).item(), math.log(2 * n - 1))
+
+
+def test_negative_cosine_extremes():
+    p = randn(4, 3, seed=1)
+    torch.testing.assert_close(L.negative_cosine(p, 2 * p).item(), -1.0)
+    torch.testing.assert_close(L.negative_cosine(p, -p).item(), 1.0)
+    torch.testing.assert_close(L.byol_loss(p, p, 3 * p, 3 * p).item(), 0.0)
+    torch.testing.assert_close(L.byol_loss(p, p, -p, -p).item(), 8.0)
+
+
+def test_vicreg_variance_zero_when_all_std_at_least_one():
+    z = 2 * decorrelated(8, 4)  # std = 2 * sqrt(8/7) in every dimension
+    assert L.variance_term(z).item() == 0.0
+    # shrink one dimension: only it contributes, (gamma - std) / d
+    z_small = z.clone()
+    z_small[:, 0] *= 0.1
+    std = math.sqrt(float(z_small[:, 0].var()) + 1e-4)
+    torch.testing.assert_close(L.variance_term(z_small).item(), (1 - std) / 4)
+
+
+def test_vicreg_collapse_variance_is_gamma():
+    z = torch.ones(6, 3, dtype=DT)
+    torch.testing.assert_close(L.variance_term(z, eps=0.0).item(), 1.0)
+
+
+def test_vicreg_covariance_zero_for_decorrelated_data():
+    z = decorrelated(8, 5) * torch.tensor([1.0, 2.0, 3.0, 0.5, 4.0], dtype=DT) + 7.0
+    torch.testing.assert_close(L.covariance_term(z).item(), 0.0)
+    # two perfectly correlated dimensions: off-diagonal covariance = var(a) * 1 each way
+    zc = torch.cat([z[:, :1], z[:, :1]], dim=1)
+    var = float(z[:, 0].var())
+    torch.testing.assert_close(L.covariance_term(zc).item(), 2 * var**2 / 2)
+
+
+def test_barlow_twins_zero_for_correlated_decorrelated_pair():
+    z1 = decorrelated(8, 4)
+    z2 = 3 * z1 + torch.tensor([1.0, -2.0, 0.0, 5.0], dtype=DT)  # per-dimension affine: still correlation 1
+    assert L.barlow_twins_loss(z1, z2, eps=0.0).item() == pytest.approx(0.0, abs=1e-12)
+    # swap two dimensions of one view: two diagonal entries drop to 0, two off-diagonal become 1
+    lambd = 0.2
+    swapped = L.barlow_twins_loss(z1, z2[:, [1, 0, 2, 3]], lambd, eps=0.0)
+    torch.testing.assert_close(swapped.item(), 2 + 2 * lambd)
+
+
+# ------------------------------------------------------------------ stop-gradients
+
+def test_simsiam_stop_gradient():
+    p1, p2, z1, z2 = (_leaf(4, 3, seed=s) for s in range(4))
+    L.simsiam_loss(p1, p2, z1, z2).backward()
+    assert z1.grad is None and z2.grad is None
+    assert p1.grad is not None and p1.grad.abs().sum() > 0
+
+
+def test_byol_stop_gradient_into_target():
+    online = nn.Linear(3, 4).double()
+    target = L.momentum_copy(online)
+    assert not any(p.requires_grad for p in target.parameters())
+    x1, x2 = randn(5, 3, seed=1), randn(5, 3, seed=2)
+    for p in target.parameters():  # even if someone re-enables grads on the target ...
+        p.requires_grad_(True)
+    loss = L.byol_loss(online(x1), online(x2), target(x1), target(x2))
+    loss.backward()
+    assert all(p.grad is None for p in target.parameters())  # ... no gradient reaches it
+    assert all(p.grad is not None for p in online.parameters())
+
+
+def test_moco_stop_gradient_into_keys():
+    q, k = _leaf(4, 3, seed=1), _leaf(4, 3, seed=2)
+    L.moco_loss(q, k, L.MoCoQueue(3, 8).to(DT)).backward()
+    assert k.grad is None and q.grad is not None
+
+
+# ------------------------------------------------------------------ MoCo queue
+
+def test_moco_queue_fifo():
+    queue = L.MoCoQueue(3, length=5, generator=torch.Generator().manual_seed(0)).to(DT)
+    initial = queue.keys().clone()
+    torch.testing.assert_close(initial.norm(dim=1), torch.ones(5, dtype=DT))
+    a, b, c = (torch.nn.functional.normalize(randn(2, 3, seed=s), dim=1) for s in (1, 2, 3))
+    torch.testing.assert_close(queue.enqueue(5 * a), initial[:2])  # stored normalised
+    torch.testing.assert_close(queue.enqueue(b), initial[2:4])
+    torch.testing.assert_close(queue.enqueue(c), torch.cat([initial[4:], a[:1]]))  # wraps around
+    torch.testing.assert_close(queue.keys(), torch.cat([a[1:], b, c]))  # oldest first
+    assert len(queue) == 5 and int(queue.ptr) == 1
+
+
+def test_moco_queue_state_dict_roundtrip_and_errors():
+    queue = L.MoCoQueue(3, length=4)
+    queue.enqueue(torch.randn(3, 3))
+    copy = L.MoCoQueue(3, length=4)
+    copy.load_state_dict(queue.state_dict())
+    torch.testing.assert_close(copy.keys(), queue.keys())
+    with pytest.raises(ValueError, match="at least as long"):
+        queue.enqueue(torch.randn(5, 3))
+    with pytest.raises(ValueError, match="dimension"):
+        queue.enqueue(torch.randn(2, 4))
+
+
+# ------------------------------------------------------------------ momentum target
+
+def _bn_net() -> nn.Module:
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).double()
+
+
+def test_ema_update_is_exact_average():
+    torch.manual_seed(0)
+    online, target = _bn_net(), _bn_net()
+    online(randn(6, 3, seed=1))  # give the online BN non-default running stats
+    xi = {k: v.clone() for k, v in target.named_parameters()}
+    tau = 0.9
+    L.ema_update(target, online, tau)
+    for name, theta in online.named_parameters():
+        torch.testing.assert_close(dict(target.named_parameters())[name], tau * xi[name] + (1 - tau) * theta)
+    for (name, b_t), (_, b_o) in zip(target.named_buffers(), online.named_buffers()):
+        torch.testing.assert_close(b_t, b_o, msg=name)
+
+
+def test_ema_update_limits():
+    online, target = _bn_net(), _bn_net()
+    before = [p.clone() for p in target.parameters()]
+    L.ema_update(target, online, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, target.parameters()))
+    L.ema_update(target, online, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(online.parameters(), target.parameters()))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        L.ema_update(target, online, 1.5)
+    with pytest.raises(ValueError, match="momentum_copy"):
+        L.ema_update(nn.Linear(3, 4), nn.Sequential(nn.Linear(3, 4)), 0.5)
+
+
+def test_byol_tau_cosine_schedule():
+    assert L.byol_tau(0, 100) == pytest.approx(0.996)
+    assert L.byol_tau(100, 100) == pytest.approx(1.0)
+    assert L.byol_tau(50, 100, base_tau=0.9) == pytest.approx(1 - 0.1 / 2)
+    taus = [L.byol_tau(s, 10) for s in range(11)]
+    assert all(a < b for a, b in zip(taus, taus[1:]))
+    with pytest.raises(ValueError, match="step"):
+        L.byol_tau(11, 10)
+
+
+# ------------------------------------------------------------------ oracle: lightly
+
+def test_lightly_nt_xent():
+    lightly_loss = pytest.importorskip("lightly.loss")
+    z1, z2 = randn(16, 8, seed=1), randn(16, 8, seed=2)
+    for temperature in (0.1, 0.5):
+        oracle = lightly_loss.NTXentLoss(temperature)(z1, z2)
+        torch.testing.assert_close(L.nt_xent(z1, z2, temperature), oracle)
+
+
+def test_lightly_vicreg():
+    # same conventions: mse over N*d, variance averaged over the views, covariance summed
+    lightly_loss = pytest.importorskip("lightly.loss")
+    z1, z2 = randn(16, 8, seed=1), 0.5 * randn(16, 8, seed=2)
+    oracle = lightly_loss.VICRegLoss(lambda_param=25.0, mu_param=25.0, nu_param=1.0)(z1, z2)
+    torch.testing.assert_close(L.vicreg_loss(z1, z2).loss, oracle)
+
+
+def test_lightly_barlow_twins():
+    # lightly standardises with F.batch_norm (biased variance, eps 1e-5), as we do by default
+    lightly_loss = pytest.importorskip("lightly.loss")
+    z1, z2 = randn(16, 8, seed=1), randn(16, 8, seed=2) + 3
+    for lambd in (5e-3, 0.1):
+        oracle = lightly_loss.BarlowTwinsLoss(lambda_param=lambd)(z1, z2)
+        torch.testing.assert_close(L.barlow_twins_loss(z1, z2, lambd), oracle)
+
+
+def test_lightly_negative_cosine():
+    lightly_loss = pytest.importorskip("lightly.loss")
+    p, z = randn(16, 8, seed=1), randn(16, 8, seed=2)
+    torch.testing.assert_close(L.negative_cosine(p, z), lightly_loss.NegativeCosineSimilarity()(p, z))
+
+
+# ------------------------------------------------------------------ bad inputs
+
+TWO_VIEW_LOSSES = {
+    "nt_xent": L.nt_xent,
+    "negative_cosine": L.negative_cosine,
+    "invariance_term": L.invariance_term,
+    "vicreg_loss": L.vicreg_loss,
+    "barlow_twins_loss": L.barlow_twins_loss,
+    "simsiam_loss": lambda a, b: L.simsiam_loss(a, b, a, b),
+    "byol_loss": lambda a, b: L.byol_loss(a, b, a, b),
+    "moco_loss": lambda a, b: L.moco_loss(a, b, L.MoCoQueue(a.shape[1], 8).to(a.dtype)),
+}
+
+
+@pytest.mark.parametrize("name", TWO_VIEW_LOSSES)
+def test_mismatched_views_rejected(name):
+    with pytest.raises(ValueError, match="same shape"):
+        TWO_VIEW_LOSSES[name](randn(4, 3), randn(5, 3))
+
+
+@pytest.mark.parametrize("name", TWO_VIEW_LOSSES)
+def test_non_finite_rejected(name):
+    z = randn(4, 3)
+    z[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN or Inf.*learning rate"):
+        TWO_VIEW_LOSSES[name](randn(4, 3), z)
+
+
+@pytest.mark.parametrize("name", TWO_VIEW_LOSSES)
+def test_wrong_ndim_rejected(name):
+    with pytest.raises(ValueError, match=r"2-D \(batch_size, dim\).*flatten"):
+        TWO_VIEW_LOSSES[name](randn(4, 3, 2), randn(4, 3, 2))
+
+
+@pytest.mark.parametrize("loss", [L.nt_xent, L.vicreg_loss, L.barlow_twins_loss])
+def test_batch_of_one_rejected(loss):
+    with pytest.raises(ValueError, match="needs at least 2 samples.*larger batch"):
+        loss(randn(1, 3), randn(1, 3))
+
+
+def test_nt_xent_batch_of_one_message_names_contrastive():
+    with pytest.raises(ValueError, match="contrastive loss"):
+        L.nt_xent(randn(1, 3), randn(1, 3))
+
+
+def test_bad_temperature_and_negatives():
+    with pytest.raises(ValueError, match="temperature must be a positive"):
+        L.nt_xent(randn(4, 3), randn(4, 3), temperature=0.0)
+    with pytest.raises(ValueError, match="negative_keys"):
+        L.info_nce(randn(4, 3), randn(4, 3), randn(6, 2), 0.1)
+    with pytest.raises(ValueError, match="MoCoQueue"):
+        L.moco_loss(randn(4, 3), randn(4, 3), [1, 2, 3])
+
+
+def test_integer_input_rejected():
+    with pytest.raises(ValueError, match="floating-point"):
+        L.nt_xent(torch.ones(4, 3, dtype=torch.long), torch.ones(4, 3, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ method registry
+
+def test_methods_cover_the_six_methods():
+    assert set(L.METHODS) == {"simclr", "moco_v2", "simsiam", "byol", "vicreg", "barlow_twins"}
+
+
+@pytest.mark.parametrize("name", ["simclr", "moco_v2", "simsiam", "byol", "vicreg", "barlow_twins"])
+def test_method_spec_is_consistent_with_code(name):
+    spec = L.method(name)
+    assert spec.name == name
+    params = list(inspect.signature(spec.loss).parameters)
+    assert params[: len(spec.inputs)] == list(spec.inputs)
+    assert set(spec.loss_kwargs) <= set(params)
+    assert spec.projector in models.HEADS
+    assert spec.predictor is None or spec.predictor in models.HEADS
+    assert spec.momentum_target == bool(spec.ema)
+    assert (spec.queue_length is not None) == (name == "moco_v2")
+
+
+def test_method_spec_runs_its_loss_on_its_heads():
+    # build each method's heads at small widths and evaluate its loss end to end
+    small = {"widths": (32, 32, 8)}
+    small_heads = {"vicreg_expander": small, "barlow_projector": small}
+    torch.manual_seed(0)
+    h1, h2 = torch.randn(8, 16), torch.randn(8, 16)
+    for spec in L.METHODS.values():
+        widths = small_heads.get(spec.projector, {"hidden_dim": 32, "out_dim": 8})
+        projector = models.head(spec.projector, 16, **widths)
+        z1, z2 = projector(h1), projector(h2)
+        p1, p2 = z1, z2
+        if spec.predictor:
+            predictor = models.head(spec.predictor, projector.out_dim, hidden_dim=16)
+            p1, p2 = predictor(z1), predictor(z2)
+        values = {"z1": z1, "z2": z2, "p1": p1, "p2": p2, "q": z1, "k": z2, "z1_target": z1, "z2_target": z2,
+                  "queue": L.MoCoQueue(projector.out_dim, spec.queue_length or 1)}
+        out = spec.loss(*(values[i] for i in spec.inputs), **spec.loss_kwargs)
+        loss = out.loss if isinstance(out, L.VICRegTerms) else out
+        assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_thesis_hyper_parameters():
+    simclr, moco, simsiam = L.method("simclr"), L.method("moco_v2"), L.method("simsiam")
+    assert simclr.loss_kwargs["temperature"] == 0.5 and simclr.optimizer["lr"] == 0.5
+    assert moco.loss_kwargs["temperature"] == 0.1 and moco.queue_length == 4096 and moco.ema["tau"] == 0.99
+    assert simsiam.optimizer["lr"] == 0.06 and simsiam.optimizer["weight_decay"] == 5e-4
+
+
+def test_unknown_method_lists_choices():
+    with pytest.raises(ValueError, match=r"unknown self-supervised method 'swav'.*simclr"):
+        L.method("swav")

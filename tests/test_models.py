@@ -1,0 +1,202 @@
+"""Tests for labfree.models: encoder shapes and stems, head widths, and ImageNet-weight loading from
+a fixture checkpoint in a temporary torch hub directory (no download)."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+from labfree import models as M
+
+torch.set_num_threads(1)
+
+
+def images(size: int, channels: int = 3, n: int = 2) -> torch.Tensor:
+    return torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(size))
+
+
+def linear_widths(head: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in head.modules() if isinstance(m, nn.Linear)]
+
+
+# ------------------------------------------------------------------ encoders
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_resnet18l_features(size):
+    model = M.resnet18l().eval()
+    with torch.no_grad():
+        h = model(images(size))
+    assert h.shape == (2, 512) and model.out_dim == 512
+
+
+@pytest.mark.parametrize("build", [M.resnet18l, M.resnet34l])
+def test_light_stem(build):
+    model = build()
+    conv = model.conv1
+    assert (conv.kernel_size, conv.stride, conv.padding, conv.bias) == ((3, 3), (1, 1), (1, 1), None)
+    assert isinstance(model.maxpool, nn.Identity) and isinstance(model.fc, nn.Identity)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+
+
+def test_resnet34l_features_and_depth():
+    model = M.resnet34l().eval()
+    with torch.no_grad():
+        assert model(images(28)).shape == (2, 512)
+    assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == [3, 4, 6, 3]
+
+
+def test_resnet18l_classifier_and_channels():
+    model = M.resnet18l(num_classes=10, in_channels=1).eval()
+    with torch.no_grad():
+        assert model(images(28, channels=1)).shape == (2, 10)
+    assert model.out_dim == 10 and model.feature_dim == 512
+
+
+def test_resnet18_keeps_imagenet_stem():
+    model = M.resnet18()
+    assert model.conv1.kernel_size == (7, 7) and isinstance(model.maxpool, nn.MaxPool2d)
+    assert model.out_dim == 512
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_small_cnn_shapes(size):
+    model = M.small_cnn(width=8, out_dim=24).eval()
+    with torch.no_grad():
+        assert model(images(size)).shape == (2, 24)
+    assert model.out_dim == 24
+    one_channel = M.small_cnn(width=8, out_dim=16, in_channels=1).eval()
+    with torch.no_grad():
+        assert one_channel(images(size, channels=1)).shape == (2, 16)
+
+
+def test_encoder_factory():
+    for name in ("resnet18l", "resnet34l", "small_cnn"):
+        assert hasattr(M.encoder(name), "out_dim")
+    assert M.encoder("small_cnn", width=4, out_dim=12).out_dim == 12
+    with pytest.raises(ValueError, match=r"unknown encoder 'vit'.*resnet18l.*small_cnn"):
+        M.encoder("vit")
+
+
+# ------------------------------------------------------------------ heads
+
+def test_projector_widths_follow_the_seeds():
+    assert linear_widths(M.simclr_projector(512)) == [(512, 2048), (2048, 128)]
+    assert linear_widths(M.moco_v2_projector(512)) == [(512, 2048), (2048, 128)]
+    assert linear_widths(M.simsiam_projector(512)) == [(512, 2048), (2048, 2048), (2048, 2048)]
+    assert linear_widths(M.simsiam_predictor()) == [(2048, 512), (512, 2048)]
+    assert linear_widths(M.byol_projector(512)) == [(512, 4096), (4096, 256)]
+    assert linear_widths(M.byol_predictor()) == [(256, 4096), (4096, 256)]
+    assert linear_widths(M.vicreg_expander(512)) == [(512, 2048), (2048, 2048), (2048, 2048)]
+    assert linear_widths(M.barlow_projector(512, widths=(64, 32))) == [(512, 64), (64, 32)]
+
+
+def test_simsiam_projector_ends_with_plain_batchnorm():
+    last = M.simsiam_projector(16, hidden_dim=8, out_dim=8)[-1]
+    assert isinstance(last, nn.BatchNorm1d) and not last.affine
+    # the other heads end with a Linear layer
+    for build in (M.simclr_projector, M.byol_projector, M.vicreg_expander, M.barlow_projector):
+        assert isinstance(build(16)[-1], nn.Linear)
+
+
+def test_mlp_structure_and_output():
+    head = M.mlp(10, 6, 4, num_layers=3, last_bn=True)
+    kinds = [type(m).__name__ for m in head]
+    hidden = ["Linear", "BatchNorm1d", "ReLU"]
+    assert kinds == hidden + hidden + ["Linear", "BatchNorm1d"]
+    assert head[0].bias is None  # a BN follows, so no bias
+    assert (head.in_dim, head.out_dim) == (10, 4)
+    assert head(torch.randn(5, 10)).shape == (5, 4)
+    assert linear_widths(M.mlp(10, 6, 4, num_layers=1)) == [(10, 4)]
+    with pytest.raises(ValueError, match="num_layers"):
+        M.mlp(10, 6, 4, num_layers=0)
+
+
+def test_head_factory_and_linear_head():
+    head = M.head("vicreg_expander", 8, widths=(16, 4))
+    assert head(torch.randn(3, 8)).shape == (3, 4)
+    assert M.head("simsiam_predictor", 32, hidden_dim=8).out_dim == 32
+    assert M.linear_head(512, 10).weight.shape == (10, 512)
+    with pytest.raises(ValueError, match=r"unknown head 'projector'.*simclr_projector"):
+        M.head("projector", 8)
+
+
+# ------------------------------------------------------------------ ImageNet weights
+
+def _checkpoint(arch: str) -> Path:
+    weights = {"resnet18": tvm.ResNet18_Weights, "resnet34": tvm.ResNet34_Weights}[arch].IMAGENET1K_V1
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub directory under tmp_path."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert Path(torch.hub.get_dir()).is_relative_to(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fake_imagenet(hub):
+    """A random torchvision ResNet-18 state_dict saved where torchvision would cache its weights."""
+    torch.manual_seed(123)
+    state = tvm.resnet18(weights=None).state_dict()
+    path = _checkpoint("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return state
+
+
+def test_resnet18l_loads_everything_but_the_stem(fake_imagenet):
+    model = M.resnet18l(pretrained=True, download=False)
+    loaded = model.state_dict()
+    assert loaded["conv1.weight"].shape == (64, 3, 3, 3)  # new stem, not the 7x7 one
+    for key, value in loaded.items():
+        if key != "conv1.weight":
+            assert torch.equal(value, fake_imagenet[key]), key
+    assert set(loaded) == set(fake_imagenet) - {"fc.weight", "fc.bias"}
+
+
+def test_resnet18l_classifier_from_imagenet_gets_fresh_fc(fake_imagenet):
+    model = M.resnet18l(num_classes=10, pretrained=True, download=False)
+    assert model.fc.weight.shape == (10, 512)
+    assert torch.equal(model.layer4[1].bn2.running_var, fake_imagenet["layer4.1.bn2.running_var"])
+
+
+def test_resnet18_loads_the_full_stem(fake_imagenet):
+    model = M.resnet18(pretrained=True, download=False)
+    assert torch.equal(model.conv1.weight, fake_imagenet["conv1.weight"])
+
+
+def test_missing_weights_error_explains_what_to_do(hub):
+    with pytest.raises(FileNotFoundError) as info:
+        M.resnet18l(pretrained=True, download=False)
+    message = str(info.value)
+    path = _checkpoint("resnet18")
+    for needed in (path.name, str(path.parent), "imagenet_state_dict('resnet18')", "pretrained=False"):
+        assert needed in message
+
+
+def test_failed_download_error(hub, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    expected = r"(?s)download from https://.*failed: .*no network.*pretrained=False"
+    with pytest.raises(FileNotFoundError, match=expected):
+        M.resnet34l(pretrained=True)
+    assert not _checkpoint("resnet34").exists()
+
+
+def test_wrong_checkpoint_is_rejected(hub):
+    path = _checkpoint("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(tvm.resnet34(weights=None).state_dict(), path)  # more blocks than ResNet-18
+    with pytest.raises(RuntimeError, match="does not fit"):
+        M.resnet18l(pretrained=True, download=False)
