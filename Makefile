@@ -18,7 +18,6 @@ endif
 # Caches shared by every process (umap's numba JIT, the generated datasets): one compile, one generation.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export LABFREE_DATA ?= $(CURDIR)/.cache/data
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test sync clean

@@ -13,7 +13,6 @@ OFFLINE = Path(__file__).resolve().parent / "offline"
 # One numba JIT cache and one dataset cache for every process of the run (umap compiles once).
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("LABFREE_DATA", str(ROOT / ".cache" / "data"))
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def offline_kernel_env() -> None:

@@ -42,13 +42,13 @@ def render(source: Path) -> str:
     nb = jupytext.read(source)
     nb.metadata.pop("jupytext", None)
     nb.metadata["colab"] = {"provenance": []}
-    for cell in nb.cells:
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    for index, cell in enumerate(nb.cells):
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-        cell.pop("id", None)
-    nbformat.validator.normalize(nb)
+        cell.id = f"cell-{index:03d}"  # stable ids: the same source always renders to the same file
     return nbformat.writes(nb, version=4) + "\n"
 
 
