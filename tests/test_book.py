@@ -52,6 +52,12 @@ def test_chapters_link_to_colab(built: Path) -> None:
         assert f"notebooks/{notebook.name}" in html
 
 
+def test_math_renders_without_a_network(built: Path) -> None:
+    html = (built / "book" / "entropy.html").read_text()
+    assert 'src="../_static/mathjax/tex-chtml.js"' in html, "MathJax should be served from the book"
+    assert (built / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
 def test_bibliography_and_search(built: Path) -> None:
     bib = (built / "book" / "bibliography.html").read_text()
     assert "Elements of Information Theory" in bib and "Mutual Information in Self-Supervised Learning" in bib
