@@ -272,7 +272,7 @@ def test_cache_round_trip_and_corrupt_cache(tmp_path, monkeypatch):
         raise AssertionError("the cache should have been used")
 
     with monkeypatch.context() as m:
-        m.setattr(data, "generate_shapes", refuse)
+        m.setattr(data.shapes, "generate_shapes", refuse)
         cached = data.shape_streams(seed=5, root=tmp_path)
     for key, value in first.items():
         assert np.array_equal(cached[key], value)
@@ -325,7 +325,7 @@ def test_digits_upscaling_keeps_the_digit():
     from sklearn.datasets import load_digits
 
     raw = load_digits().images[:20]
-    big = data._digits_28(raw)[:, 2:-2, 2:-2].astype(float)
+    big = data.files._digits_28(raw)[:, 2:-2, 2:-2].astype(float)
     pooled = big.reshape(20, 8, 3, 8, 3).mean(axis=(2, 4)) * 16 / 255  # back to 8×8 on the 0..16 scale
     assert np.corrcoef(pooled.ravel(), raw.ravel())[0, 1] > 0.95
 
