@@ -1,0 +1,253 @@
+"""Training throughput: labfree's on-device pipeline against the bare step and a DataLoader pipeline.
+
+A measurement script, not part of the library's API::
+
+    python -m labfree.bench --device cuda --batch-size 512 --encoder resnet18l --method simclr \\
+        --out results/bench_train_cuda.json
+    python -m labfree.bench --device cpu --batch-size 64 --encoder small_cnn --steps 5 --threads 1
+
+Three rates, all in *source* images per second (each source image gives two augmented views, one
+for ``--method supervised``), for the same model, loss and optimiser step
+(:func:`labfree.train.train_step`):
+
+1. ``bare`` — the step alone, on one already-augmented float batch that stays on the device: the
+   ceiling any input pipeline can reach;
+2. ``labfree`` — :func:`labfree.train.train` itself: uint8 images on the device, a random
+   permutation, per-image augmentation of each batch on the device, then the step; the rate is the
+   median over epochs of the loop's own ``images_per_s`` after one warm-up epoch;
+3. ``conventional`` — what most tutorials do: PIL images, ``torchvision.transforms.v2`` applied
+   image by image in a ``Dataset``, a ``DataLoader`` with ``--workers`` worker processes (pinned
+   memory on CUDA), then the same step.
+
+The augmentation is the same stack in (2) and (3): the shapes stack (SimCLR's CIFAR stack plus a
+full-circle rotation) on the 28x28 shapes set (``--size 28``), SimCLR's CIFAR stack on random
+32x32 RGB uint8 images (``--size 32``, CIFAR-sized). The schedule is constant, so every step costs
+the same. On CUDA: bf16 autocast and channels-last (as :func:`~labfree.train.train` uses them),
+CUDA events for timing, optional ``--compile``. Results go to a JSON file with the provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from labfree import augment, data, train
+from labfree.optim import build_optimizer, build_scheduler
+from labfree.results import provenance
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+class _RandomImages:
+    """A stand-in for CIFAR-10 (no download): random uint8 RGB images with ten balanced labels."""
+
+    def __init__(self, n: int, size: int, seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.name = "random"
+        self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=generator)
+        self.labels = torch.arange(n) % 10
+        self.classes = tuple(str(c) for c in range(10))
+        self.mean, self.std = CIFAR_MEAN, CIFAR_STD
+
+
+def _dataset(size: int, n: int, seed: int) -> Any:
+    if size == 28:
+        shapes = data.load("shapes", "train", seed=seed)
+        reps = -(-n // len(shapes))  # repeat the 10 000 images when more are asked for
+        shapes.images, shapes.labels = shapes.images.repeat(reps, 1, 1, 1)[:n], shapes.labels.repeat(reps)[:n]
+        return shapes
+    return _RandomImages(n, size, seed)
+
+
+def _torchvision_stack(stack: str, size: int, mean: tuple, std: tuple) -> Callable:
+    """``torchvision.transforms.v2`` equivalent of a labfree stack, for one PIL image."""
+    from torchvision.transforms import v2
+
+    first = [v2.RGB()]  # grey shapes are broadcast to RGB, as labfree does
+    if stack in ("shapes", "rotation"):
+        first.append(v2.RandomRotation(180, fill=255))  # white background, like labfree's border mode
+    crop = [] if stack == "rotation" else [
+        v2.RandomResizedCrop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)),
+        v2.RandomHorizontalFlip(0.5),
+        v2.RandomApply([v2.ColorJitter(*augment.simclr_jitter(0.5))], p=0.8),
+        v2.RandomGrayscale(0.2)]
+    return v2.Compose([*first, *crop, v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                       v2.Normalize(mean, std)])
+
+
+class _PILViews(torch.utils.data.Dataset):
+    """PIL images and their labels; each item is ``(view1, view2, label)`` (one view if supervised)."""
+
+    def __init__(self, dataset: Any, transform: Callable, two_views: bool) -> None:
+        from PIL import Image
+
+        arrays = dataset.images.permute(0, 2, 3, 1).numpy()
+        self.images = [Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a) for a in arrays]
+        self.labels = dataset.labels.tolist()
+        self.transform, self.two_views = transform, two_views
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple:
+        image = self.images[i]
+        second = self.transform(image) if self.two_views else torch.empty(0)
+        return self.transform(image), second, self.labels[i]
+
+
+def _clock(device: torch.device, fn: Callable[[], None]) -> float:
+    """Seconds taken by ``fn``, with queued CUDA work counted (CUDA events)."""
+    if device.type != "cuda":
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    torch.cuda.synchronize(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize(device)
+    return start.elapsed_time(end) / 1000
+
+
+def _model(config: train.TrainConfig, num_classes: int, device: torch.device, total_steps: int):
+    model = train.build_model(config, num_classes=num_classes).to(device)
+    if device.type == "cuda" and config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(config.optimizer, model, lr=config.lr, weight_decay=config.weight_decay,
+                                momentum=config.momentum[1])
+    scheduler = build_scheduler("constant", optimizer, total_steps, lr=config.lr, momentum=config.momentum)
+    if config.compile:
+        for module in (model.encoder, model.projector, model.predictor, model.classifier):
+            if module is not None:
+                module.compile()
+    return model, optimizer, scheduler
+
+
+def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", method: str = "simclr",
+        size: int = 28, steps: int = 10, repeats: int = 5, warmup: int = 3, workers: int = 2,
+        compile: bool = False, threads: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Measure the three rates; returns a JSON-ready record."""
+    if size not in (28, 32):
+        raise ValueError(f"size must be 28 (the shapes set) or 32 (random CIFAR-sized images); got {size}.")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start_time = time.perf_counter()
+    dev = torch.device(device)
+    dataset = _dataset(size, batch_size * steps, seed)
+    config = train.TrainConfig(method, encoder=encoder, batch_size=batch_size, epochs=repeats + 1,
+                               schedule="constant", device=str(dev), compile=compile, seed=seed,
+                               progress=False, collapse_threshold=0.0).resolved(dataset.name)
+    amp = channels_last = dev.type == "cuda"
+    two_views = method != "supervised"
+    step_kw = dict(amp=amp, channels_last=channels_last)
+    rates: dict[str, dict[str, Any]] = {}
+
+    def summarise(name: str, seconds: list[float], images: int) -> None:
+        per_s = [images / s for s in seconds]
+        rates[name] = {"images_per_s": statistics.median(per_s), "images_per_s_best": max(per_s),
+                       "images_per_s_repeats": per_s}
+
+    # (1) bare step: one fixed augmented batch, already on the device
+    aug1, aug2 = augment.pair(config.augment, mean=dataset.mean, std=dataset.std)
+    generator = torch.Generator(dev).manual_seed(seed)
+    batch = dataset.images[:batch_size].to(dev)
+    x1 = aug1(batch, generator)
+    x2 = aug2(batch, generator) if two_views else None
+    y = dataset.labels[:batch_size].to(dev)
+    total = (warmup + steps * repeats) * 2
+    model, optimizer, scheduler = _model(config, len(dataset.classes), dev, total)
+    counter = iter(range(total))
+
+    def bare_steps(k: int) -> None:
+        for _ in range(k):
+            train.train_step(model, optimizer, scheduler, x1, x2, y, step=next(counter),
+                             total_steps=total, **step_kw)
+
+    bare_steps(warmup)
+    summarise("bare", [_clock(dev, lambda: bare_steps(steps)) for _ in range(repeats)], batch_size * steps)
+    del model, optimizer, scheduler
+
+    # (2) labfree: the training loop itself; its first epoch is the warm-up
+    result = train.train(config, dataset)
+    summarise("labfree", [batch_size * steps / h["images_per_s"] for h in result.history[1:]],
+                         batch_size * steps)
+    del result
+
+    # (3) conventional: PIL + torchvision.transforms per image + DataLoader workers. One sampler
+    # covers every batch, so the workers never stop and restart at an epoch boundary.
+    batches_needed = warmup + steps * repeats
+    views = _PILViews(dataset, _torchvision_stack(config.augment, size, dataset.mean, dataset.std), two_views)
+    sampler = torch.utils.data.RandomSampler(views, num_samples=batches_needed * batch_size,
+                                             generator=torch.Generator().manual_seed(seed))
+    loader = torch.utils.data.DataLoader(views, batch_size=batch_size, sampler=sampler, drop_last=True,
+                                         num_workers=workers, pin_memory=dev.type == "cuda")
+    batches = iter(loader)
+    model, optimizer, scheduler = _model(config, len(dataset.classes), dev, total)
+    counter = iter(range(total))
+
+    def conventional_steps(k: int) -> None:
+        for _ in range(k):
+            v1, v2, labels = (t.to(dev, non_blocking=True) for t in next(batches))
+            train.train_step(model, optimizer, scheduler, v1, v2 if two_views else None, labels,
+                             step=next(counter), total_steps=total, **step_kw)
+
+    conventional_steps(warmup)
+    summarise("conventional", [_clock(dev, lambda: conventional_steps(steps)) for _ in range(repeats)],
+              batch_size * steps)
+
+    import torchvision
+    del batches  # shuts the workers down
+    return {
+        "benchmark": "training throughput (source images per second)",
+        "method": method, "encoder": encoder, "batch_size": batch_size, "size": size,
+        "data": "shapes (28x28 grey)" if size == 28 else "random uint8 RGB 32x32 (CIFAR-sized)",
+        "augment": config.augment, "views_per_image": 2 if two_views else 1, "steps": steps,
+        "repeats": repeats, "warmup": warmup, "workers": workers, "amp_bf16": amp,
+        "channels_last": channels_last, "compile": compile, "threads": torch.get_num_threads(),
+        "rates": rates,
+        "ratios": {"labfree_over_bare": rates["labfree"]["images_per_s"] / rates["bare"]["images_per_s"],
+                   "labfree_over_conventional":
+                       rates["labfree"]["images_per_s"] / rates["conventional"]["images_per_s"]},
+        "provenance": provenance(dev, time.perf_counter() - start_time, torchvision=torchvision.__version__),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--encoder", default="resnet18l")
+    parser.add_argument("--method", default="simclr", choices=train.METHOD_CHOICES)
+    parser.add_argument("--size", type=int, choices=(28, 32), default=28)
+    parser.add_argument("--steps", type=int, default=20, help="optimiser steps per timed repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before (1) and (3)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of (3)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON record here")
+    args = parser.parse_args(argv)
+    record = run(args.device, args.batch_size, args.encoder, args.method, args.size, args.steps,
+                 args.repeats, args.warmup, args.workers, args.compile, args.threads)
+    for name, r in record["rates"].items():
+        print(f"{name:>13}: {r['images_per_s']:>10,.0f} source images/s")
+    print(f"labfree / bare = {record['ratios']['labfree_over_bare']:.2f}, labfree / conventional = "
+          f"{record['ratios']['labfree_over_conventional']:.2f} ({record['provenance']['device']}, "
+          f"{args.encoder}, {args.method}, batch {args.batch_size}, {args.size} px)")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
