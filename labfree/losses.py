@@ -7,8 +7,7 @@ objective) raise ``ValueError`` saying what to change. Each function returns a s
 (VICReg returns a :class:`VICRegTerms` tuple so the three terms can be plotted separately).
 Under mixed precision, pass ``z.float()``: batch statistics and softmaxes want float32.
 
-API
----
+**API at a glance.**
 Contrastive (negatives needed)::
 
     nt_xent(z1, z2, temperature=0.5)                       # SimCLR

@@ -5,8 +5,7 @@ features ``h`` of shape ``(N, encoder.out_dim)``; every encoder carries ``.out_d
 :class:`MLP` instances carrying ``.in_dim`` and ``.out_dim``; their widths are arguments so the CPU
 profile can use narrow heads.
 
-API
----
+**API at a glance.**
 Encoders::
 
     encoder(name, **kw)                  # name in ENCODERS: resnet18l, resnet34l, resnet18, small_cnn

@@ -49,8 +49,8 @@ def label_free_metrics(
     ``silhouette_gt`` (silhouette of the ground truth on ``h``). Without labels ``n_classes`` must be
     given (``k1`` is the number of classes the data are believed to hold); with labels it defaults to
     their number of distinct values. Pass a precomputed ``z3`` to reuse one reduction; other keyword
-arguments go to the reducer (see :func:`reduce`). ``device`` runs the silhouettes' distance
-computations (default: CUDA when available).
+    arguments go to the reducer (see :func:`reduce`). ``device`` runs the silhouettes' distance
+    computations (default: CUDA when available).
 
     A metric that is undefined for these embeddings (e.g. the silhouette when every point falls in
     one cluster, or ``alpha`` of a collapsed spectrum) is NaN, with a warning, so a sweep over
