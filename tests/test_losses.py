@@ -516,3 +516,144 @@ def test_thesis_hyper_parameters():
 def test_unknown_method_lists_choices():
     with pytest.raises(ValueError, match=r"unknown self-supervised method 'swav'.*simclr"):
         L.method("swav")
+
+
+# ------------------------------------------------------------------ deep metric learning: triplet, tuple, N-pair
+
+def naive_triplet(a, p, n, margin, squared):
+    total = 0.0
+    for i in range(len(a)):
+        d_pos = math.sqrt(sum(float(a[i, k] - p[i, k]) ** 2 for k in range(a.shape[1])))
+        d_neg = math.sqrt(sum(float(a[i, k] - n[i, k]) ** 2 for k in range(a.shape[1])))
+        if squared:
+            d_pos, d_neg = d_pos**2, d_neg**2
+        total += max(0.0, d_pos - d_neg + margin)
+    return total / len(a)
+
+
+def naive_tuple(a, p, negs):
+    total = 0.0
+    for i in range(len(a)):
+        own = negs if negs.ndim == 2 else negs[i]
+        s_pos = float(a[i] @ p[i])
+        total += math.log(1 + sum(math.exp(float(a[i] @ m) - s_pos) for m in own))
+    return total / len(a)
+
+
+def naive_npair(a, p, temperature=1.0):
+    n = len(a)
+    total = 0.0
+    for i in range(n):
+        s_pos = float(a[i] @ p[i])
+        total += math.log(1 + sum(math.exp((float(a[i] @ p[j]) - s_pos) / temperature) for j in range(n) if j != i))
+    return total / n
+
+
+def naive_infonce_bound(g, h):
+    """Poole et al.'s I_NCE = 1/N sum_i log( e^{f(x_i, y_i)} / (1/N sum_j e^{f(x_i, y_j)}) ), f = g^T h."""
+    n = len(g)
+    total = 0.0
+    for i in range(n):
+        f = [float(g[i] @ h[j]) for j in range(n)]
+        total += f[i] - math.log(sum(math.exp(v) for v in f) / n)
+    return total / n
+
+
+@pytest.mark.parametrize("squared", [True, False])
+@pytest.mark.parametrize("margin", [0.0, 0.2, 1.0])
+def test_triplet_loss_matches_formula(squared, margin):
+    a, p, n = randn(6, 4, seed=1), randn(6, 4, seed=2), randn(6, 4, seed=3)
+    got = L.triplet_loss(a, p, n, margin=margin, squared=squared).item()
+    assert got == pytest.approx(naive_triplet(a, p, n, margin, squared), rel=1e-12, abs=1e-12)
+
+
+def test_triplet_loss_zero_for_far_negative_and_hinge_otherwise():
+    a = randn(5, 3, seed=1)
+    p = a + 0.01 * randn(5, 3, seed=2)
+    far = a + 100.0
+    assert L.triplet_loss(a, p, far, margin=0.0).item() == 0.0
+    assert L.triplet_loss(a, p, far, margin=0.0, squared=False).item() == 0.0
+    # negative == positive: every triplet sits exactly at the margin
+    assert L.triplet_loss(a, p, p, margin=0.3).item() == pytest.approx(0.3)
+
+
+def test_triplet_on_unit_sphere_is_a_hinge_on_the_similarity_gap():
+    # ||a - b||^2 = 2 - 2 a.b for unit vectors: triplet = max(0, 2 (s- - s+) + margin)
+    a, p, n = (torch.nn.functional.normalize(randn(7, 5, seed=s), dim=1) for s in (1, 2, 3))
+    gap = (a * n).sum(1) - (a * p).sum(1)
+    torch.testing.assert_close(L.triplet_loss(a, p, n, margin=0.2), torch.relu(2 * gap + 0.2).mean())
+    # and the (2+1)-tuple loss is the softplus of the same gap: a smooth, margin-free hinge
+    torch.testing.assert_close(L.tuple_loss(a, p, n[:, None, :]), torch.nn.functional.softplus(gap).mean())
+
+
+def test_triplet_gradient_finite_at_zero_distance():
+    a = _leaf(3, 4, seed=1)
+    L.triplet_loss(a, a.detach().clone(), randn(3, 4, seed=2), margin=100.0, squared=False).backward()
+    assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_tuple_loss_matches_formula(shared):
+    a, p = randn(4, 3, seed=1), randn(4, 3, seed=2)
+    negs = randn(5, 3, seed=3) if shared else randn(4, 5, 3, seed=3)
+    assert L.tuple_loss(a, p, negs).item() == pytest.approx(naive_tuple(a, p, negs), rel=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.1])
+def test_npair_loss_matches_formula(temperature):
+    a, p = randn(6, 4, seed=1), randn(6, 4, seed=2)
+    assert L.npair_loss(a, p, temperature).item() == pytest.approx(naive_npair(a, p, temperature), rel=1e-12)
+
+
+def test_npair_is_tuple_loss_with_the_other_positives_as_negatives():
+    a, p = randn(5, 3, seed=1), randn(5, 3, seed=2)
+    others = torch.stack([torch.cat([p[:i], p[i + 1:]]) for i in range(len(p))])  # (N, N-1, D)
+    torch.testing.assert_close(L.npair_loss(a, p), L.tuple_loss(a, p, others))
+
+
+@pytest.mark.parametrize("n", [2, 7, 32])
+def test_infonce_bound_with_separable_critic_is_log_n_minus_npair(n):
+    # I_NCE = log N - L_N-pair exactly, for any embeddings g(x_i), h(y_i) (temperature 1, raw scores)
+    g, h = randn(n, 6, seed=n), randn(n, 6, seed=n + 100)
+    expected = naive_infonce_bound(g, h)
+    assert math.log(n) - L.npair_loss(g, h).item() == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_info_nce_with_in_batch_negatives_is_npair_on_unit_vectors():
+    q, k = randn(6, 4, seed=1), randn(6, 4, seed=2)
+    negatives = torch.stack([torch.cat([k[:i], k[i + 1:]]) for i in range(len(k))])
+    q_hat, k_hat = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(k, dim=1)
+    for temperature in (1.0, 0.2):
+        torch.testing.assert_close(L.info_nce(q, k, negatives, temperature),
+                                   L.npair_loss(q_hat, k_hat, temperature))
+
+
+def test_gradcheck_metric_losses():
+    a, p, n = _leaf(3, 4, seed=1), _leaf(3, 4, seed=2), _leaf(3, 4, seed=3)
+    assert torch.autograd.gradcheck(lambda x, y, z: L.triplet_loss(x, y, z, margin=5.0), (a, p, n))
+    assert torch.autograd.gradcheck(lambda x, y, z: L.tuple_loss(x, y, z), (a, p, n))
+    assert torch.autograd.gradcheck(lambda x, y: L.npair_loss(x, y, 0.5), (a, p))
+
+
+def test_metric_losses_reject_bad_inputs():
+    a = randn(4, 3)
+    with pytest.raises(ValueError, match="same shape"):
+        L.triplet_loss(a, a, randn(5, 3))
+    with pytest.raises(ValueError, match="same shape"):
+        L.npair_loss(a, randn(4, 2))
+    with pytest.raises(ValueError, match="margin must be a non-negative"):
+        L.triplet_loss(a, a, a, margin=-1.0)
+    with pytest.raises(ValueError, match="negatives must hold .* dimension 3"):
+        L.tuple_loss(a, a, randn(6, 2))
+    with pytest.raises(ValueError, match="batch_size 4 in dim 0"):
+        L.tuple_loss(a, a, randn(5, 6, 3))
+    with pytest.raises(ValueError, match="negatives must be"):
+        L.tuple_loss(a, a, randn(3))
+    with pytest.raises(ValueError, match="N-pair loss.*at least 2 samples"):
+        L.npair_loss(randn(1, 3), randn(1, 3))
+    with pytest.raises(ValueError, match="temperature"):
+        L.npair_loss(a, a, temperature=0)
+    bad = randn(4, 3)
+    bad[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        L.tuple_loss(a, a, bad)
