@@ -175,6 +175,24 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     return F.cross_entropy(logits, positives)
 
 
+def _check_negatives(negatives: object, reference: Tensor, names: tuple[str, str, str]) -> None:
+    """Negatives are (M, D) shared by every row of ``reference`` (N, D), or (N, M, D) per row.
+
+    ``names`` = (the negatives' name, what one negative is, the reference's name) for the messages.
+    """
+    name, item, ref = names
+    if not isinstance(negatives, Tensor) or negatives.ndim not in (2, 3):
+        got = tuple(negatives.shape) if isinstance(negatives, Tensor) else type(negatives).__name__
+        raise ValueError(f"{name} must be (M, D) shared or (N, M, D) per {ref}; got {got}.")
+    d = reference.shape[1]
+    if negatives.shape[-1] != d or negatives.shape[-2] < 1:
+        raise ValueError(f"{name} must hold at least one {item} of dimension {d} (the {ref}'s); "
+                         f"got shape {tuple(negatives.shape)}.")
+    if negatives.ndim == 3 and negatives.shape[0] != reference.shape[0]:
+        raise ValueError(f"per-{ref} {name} must have batch_size {reference.shape[0]} in dim 0; "
+                         f"got {tuple(negatives.shape)}.")
+
+
 def info_nce(query: Tensor, positive_key: Tensor, negative_keys: Tensor, temperature: float) -> Tensor:
     r"""InfoNCE with explicit negatives (van den Oord, Li & Vinyals 2018, *Representation Learning
     with Contrastive Predictive Coding*); the form MoCo uses with its queue.
@@ -197,21 +215,7 @@ def info_nce(query: Tensor, positive_key: Tensor, negative_keys: Tensor, tempera
     """
     _check_views(("query", "positive_key"), query, positive_key)
     _check_temperature(temperature)
-    if not isinstance(negative_keys, Tensor) or negative_keys.ndim not in (2, 3):
-        got = (tuple(negative_keys.shape) if isinstance(negative_keys, Tensor)
-               else type(negative_keys).__name__)
-        raise ValueError(f"negative_keys must be (M, D) or (N, M, D); got {got}.")
-    d = query.shape[1]
-    if negative_keys.shape[-1] != d or negative_keys.shape[-2] < 1:
-        raise ValueError(
-            f"negative_keys must hold at least one key of dimension {d} (the query's); "
-            f"got shape {tuple(negative_keys.shape)}."
-        )
-    if negative_keys.ndim == 3 and negative_keys.shape[0] != query.shape[0]:
-        raise ValueError(
-            f"per-query negative_keys must have batch_size {query.shape[0]} in dim 0; "
-            f"got {tuple(negative_keys.shape)}."
-        )
+    _check_negatives(negative_keys, query, ("negative_keys", "key", "query"))
     _check_finite(negative_keys=negative_keys)
     q = F.normalize(query, dim=-1)
     k_pos = F.normalize(positive_key, dim=-1)
@@ -783,19 +787,7 @@ def tuple_loss(anchor: Tensor, positive: Tensor, negatives: Tensor) -> Tensor:
         Scalar tensor, the mean of :math:`\ell` over the ``N`` anchors.
     """
     _check_views(("anchor", "positive"), anchor, positive)
-    if not isinstance(negatives, Tensor) or negatives.ndim not in (2, 3):
-        got = tuple(negatives.shape) if isinstance(negatives, Tensor) else type(negatives).__name__
-        raise ValueError(f"negatives must be (M, D) shared or (N, M, D) per anchor; got {got}.")
-    d = anchor.shape[1]
-    if negatives.shape[-1] != d or negatives.shape[-2] < 1:
-        raise ValueError(
-            f"negatives must hold at least one embedding of dimension {d} (the anchor's); "
-            f"got shape {tuple(negatives.shape)}."
-        )
-    if negatives.ndim == 3 and negatives.shape[0] != anchor.shape[0]:
-        raise ValueError(
-            f"per-anchor negatives must have batch_size {anchor.shape[0]} in dim 0; got {tuple(negatives.shape)}."
-        )
+    _check_negatives(negatives, anchor, ("negatives", "embedding", "anchor"))
     _check_finite(negatives=negatives)
     s_pos = (anchor * positive).sum(dim=1, keepdim=True)
     s_neg = anchor @ negatives.T if negatives.ndim == 2 else torch.einsum("nd,nmd->nm", anchor, negatives)
