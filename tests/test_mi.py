@@ -350,3 +350,297 @@ def test_binary_entropy_curve_returns_axes_with_the_curve() -> None:
     np.testing.assert_allclose(h, mi.binary_entropy(p, base=2))
     assert h.max() == pytest.approx(1.0)
     plt.close(fig)
+
+
+# -- critics -------------------------------------------------------------------------------------
+
+
+def _all_pairs(critic: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """f(x_i, y_j) for every pair, one explicit row per pair: the slow reference for forward()."""
+    n, m = len(x), len(y)
+    return critic.pair_scores(x.repeat_interleave(m, dim=0), y.repeat(n, 1)).view(n, m)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mi.SeparableCritic(3, 4, hidden=16, embed=5, layers=2),
+        lambda: mi.SeparableCritic(3, 4, hidden=8, embed=2, layers=1),
+        lambda: mi.ConcatCritic(3, 4, hidden=16, layers=2),
+        lambda: mi.ConcatCritic(3, 4, hidden=8, layers=3),
+    ],
+)
+def test_critic_matrix_equals_explicit_pairs(make) -> None:
+    torch.manual_seed(0)
+    critic = make().double()
+    x, y = torch.randn(7, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    scores = critic(x, y)
+    assert scores.shape == (7, 5)
+    torch.testing.assert_close(scores, _all_pairs(critic, x, y), rtol=1e-12, atol=1e-12)
+    # The separable score is the inner product of the two embeddings.
+    if isinstance(critic, mi.SeparableCritic):
+        torch.testing.assert_close(scores, critic.g(x) @ critic.h(y).T)
+
+
+def test_gaussian_optimal_critic_is_the_log_density_ratio() -> None:
+    rho, d = 0.6, 3
+    critic = mi.GaussianOptimalCritic(rho, d)
+    x, y = mi.sample_correlated_gaussians(6, rho, d=d, generator=0, dtype=torch.float64)
+    cov = torch.eye(2 * d, dtype=torch.float64)
+    cov[:d, d:] = cov[d:, :d] = rho * torch.eye(d, dtype=torch.float64)
+    joint = torch.distributions.MultivariateNormal(torch.zeros(2 * d, dtype=torch.float64), cov)
+    marginal = torch.distributions.Normal(0.0, 1.0)
+    xx, yy = x.repeat_interleave(6, dim=0), y.repeat(6, 1)
+    expected = (joint.log_prob(torch.cat([xx, yy], dim=1)) - marginal.log_prob(xx).sum(1)
+                - marginal.log_prob(yy).sum(1)).view(6, 6)
+    torch.testing.assert_close(critic(x, y), expected)
+    torch.testing.assert_close(critic(x, y), _all_pairs(critic, x, y))
+    torch.testing.assert_close(mi.GaussianOptimalCritic(rho, d, offset=1.0)(x, y), expected + 1)
+
+
+def test_gaussian_optimal_critic_mean_is_the_mutual_information() -> None:
+    rho, d, n = 0.5, 4, 200_000
+    x, y = mi.sample_correlated_gaussians(n, rho, d=d, generator=1, dtype=torch.float64)
+    f = mi.GaussianOptimalCritic(rho, d).pair_scores(x, y)
+    assert f.mean().item() == pytest.approx(mi.gaussian_mi(rho, d), abs=4 * f.std().item() / math.sqrt(n))
+
+
+def test_gaussian_conditional_log_prob() -> None:
+    torch.manual_seed(0)
+    decoder = mi.GaussianConditional(dim_y=3, dim_x=2, hidden=8).double()
+    x, y = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    mean, log_var = decoder.net(y).chunk(2, dim=-1)
+    expected = torch.distributions.Normal(mean, torch.exp(0.5 * log_var)).log_prob(x).sum(-1)
+    torch.testing.assert_close(decoder(x, y), expected)
+
+
+# -- bounds ---------------------------------------------------------------------------------------
+
+
+def _random_scores(rng: torch.Generator, n: int, scale: float) -> torch.Tensor:
+    return scale * torch.randn(n, n, generator=rng, dtype=torch.float64)
+
+
+def test_infonce_never_exceeds_log_n() -> None:
+    g = torch.Generator().manual_seed(0)
+    for n in (2, 5, 64):
+        for scale in (0.1, 10.0, 1e3):
+            assert mi.infonce_bound(_random_scores(g, n, scale)).item() <= math.log(n) + 1e-12
+        # A perfect classifier (positives far above the rest) reaches the ceiling.
+        perfect = torch.zeros(n, n, dtype=torch.float64) + 1e3 * torch.eye(n, dtype=torch.float64)
+        assert mi.infonce_bound(perfect).item() == pytest.approx(math.log(n))
+        # A constant critic cannot tell pairs apart: the bound is 0.
+        assert mi.infonce_bound(torch.zeros(n, n)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_infonce_is_log_n_minus_cross_entropy() -> None:
+    scores = _random_scores(torch.Generator().manual_seed(1), 9, 2.0)
+    loss = torch.nn.functional.cross_entropy(scores, torch.arange(9))  # row i: which y is y_i?
+    assert mi.infonce_bound(scores).item() == pytest.approx(math.log(9) - loss.item())
+
+
+def test_dv_at_least_nwj_for_any_critic() -> None:
+    # log z <= z / e (the tangent of log at z = e) turns DV's log-mean-exp into NWJ's mean-exp / e.
+    g = torch.Generator().manual_seed(2)
+    for n in (2, 8, 50):
+        for scale in (0.01, 1.0, 5.0):
+            scores = _random_scores(g, n, scale) + torch.randn(1, generator=g, dtype=torch.float64)
+            assert mi.dv_bound(scores).item() >= mi.nwj_bound(scores).item()
+    # Equality where the tangent touches: every off-diagonal score equal to 1 (mean exp = e).
+    scores = torch.ones(4, 4, dtype=torch.float64)
+    assert mi.dv_bound(scores).item() == pytest.approx(mi.nwj_bound(scores).item())
+
+
+def test_bounds_know_their_product_of_marginals_is_off_diagonal() -> None:
+    # Known answer on a hand-made 3 x 3 matrix.
+    scores = torch.tensor([[2.0, 0.0, 1.0], [0.5, 3.0, -1.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    off = torch.tensor([0.0, 1.0, 0.5, -1.0, 0.0, 0.0], dtype=torch.float64)
+    joint = 2.0
+    assert mi.dv_bound(scores).item() == pytest.approx(joint - math.log(off.exp().mean().item()))
+    assert mi.nwj_bound(scores).item() == pytest.approx(joint - off.exp().mean().item() / math.e)
+    # DV is unchanged by adding a constant to the critic; NWJ is not.
+    assert mi.dv_bound(scores + 3.0).item() == pytest.approx(mi.dv_bound(scores).item())
+    assert mi.nwj_bound(scores + 3.0).item() != pytest.approx(mi.nwj_bound(scores).item())
+
+
+def _batch_estimates(bound, critic, rho: float, d: int, n: int, batches: int, seed: int) -> np.ndarray:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(batches):
+        x, y = mi.sample_correlated_gaussians(n, rho, d=d, generator=g, dtype=torch.float64)
+        out.append(bound(critic(x, y)).item())
+    return np.array(out)
+
+
+def test_nwj_at_its_optimal_critic_is_unbiased() -> None:
+    # f* = 1 + log p(x,y)/(p(x)p(y)) gives E[nwj] = 1 + I - E_q[e^{f*-1}] = I exactly; the batches are
+    # independent, so the tolerance is four standard errors of their mean.
+    rho, d = 0.4, 5
+    est = _batch_estimates(mi.nwj_bound, mi.GaussianOptimalCritic(rho, d, offset=1.0), rho, d, 32, 400, 3)
+    assert est.mean() == pytest.approx(mi.gaussian_mi(rho, d), abs=4 * est.std(ddof=1) / math.sqrt(len(est)))
+
+
+def test_infonce_with_optimal_critic_approaches_min_of_mi_and_log_n() -> None:
+    d = 10
+    # Small I, large N: below I, by at most log(1 + (E_p[r] - 1) / N) with E_p[r] = e^{2I} for
+    # Gaussians (Jensen on the mean of the N ratios in the denominator).
+    rho = float(mi.rho_for_mi(1.0, d))
+    est = _batch_estimates(mi.infonce_bound, mi.GaussianOptimalCritic(rho, d), rho, d, 256, 40, 4)
+    se = est.std(ddof=1) / math.sqrt(len(est))
+    assert 1.0 - math.log1p((math.exp(2.0) - 1) / 256) - 4 * se <= est.mean() <= 1.0 + 4 * se
+    # Large I, small N: pinned just under log N.
+    rho = float(mi.rho_for_mi(12.0, d))
+    est = _batch_estimates(mi.infonce_bound, mi.GaussianOptimalCritic(rho, d), rho, d, 8, 200, 5)
+    assert math.log(8) - 0.02 <= est.mean() <= math.log(8)
+
+
+def test_ba_with_the_true_conditional_is_the_mutual_information() -> None:
+    rho, d, n = 0.7, 3, 100_000
+    x, y = mi.sample_correlated_gaussians(n, rho, d=d, generator=6, dtype=torch.float64)
+    true_conditional = torch.distributions.Normal(rho * y, math.sqrt(1 - rho**2))  # p(x | y)
+    log_q = true_conditional.log_prob(x).sum(dim=1)
+    h_x = mi.gaussian_entropy(np.eye(d))
+    se = log_q.std().item() / math.sqrt(n)
+    assert mi.ba_bound(log_q, h_x).item() == pytest.approx(mi.gaussian_mi(rho, d), abs=4 * se)
+    # A worse decoder (the right mean, twice the variance) gives a lower bound: the gap is the KL.
+    wide = torch.distributions.Normal(rho * y, math.sqrt(2 * (1 - rho**2))).log_prob(x).sum(dim=1)
+    kl = d * 0.5 * (math.log(2) + 0.5 - 1)  # KL(N(0, s) || N(0, 2s)) per coordinate
+    assert mi.ba_bound(wide, h_x).item() == pytest.approx(mi.gaussian_mi(rho, d) - kl, abs=4 * se)
+
+
+def test_mine_moving_average_and_gradient() -> None:
+    g = torch.Generator().manual_seed(7)
+    n, alpha = 6, 0.1
+    ema = mi.MovingAverage()
+    first = _random_scores(g, n, 1.0)
+    mask = ~torch.eye(n, dtype=torch.bool)
+    estimate, _ = mi.mine_loss(first, ema, alpha)
+    m1 = first[mask].exp().mean().item()
+    assert ema.value == pytest.approx(m1)  # the first batch initialises the average
+    assert estimate.item() == pytest.approx(mi.dv_bound(first).item())
+    scores = _random_scores(g, n, 1.0).requires_grad_()
+    estimate, loss = mi.mine_loss(scores, ema, alpha)
+    m2 = scores[mask].exp().mean().item()
+    m_bar = (1 - alpha) * m1 + alpha * m2
+    assert ema.value == pytest.approx(m_bar)
+    assert loss.item() == pytest.approx(-estimate.item())
+    loss.backward()
+    # d loss / d f_ii = -1/N; d loss / d f_ij = e^{f_ij} / (N(N-1) m_bar): the moving average divides.
+    expected = scores.detach().exp() / (n * (n - 1) * m_bar)
+    expected[~mask] = -1.0 / n
+    torch.testing.assert_close(scores.grad, expected)
+
+
+def test_mine_with_alpha_one_is_plain_dv() -> None:
+    scores = _random_scores(torch.Generator().manual_seed(8), 5, 1.0).requires_grad_()
+    _, loss = mi.mine_loss(scores, mi.MovingAverage(log_value=3.0), alpha=1.0)
+    (grad_mine,) = torch.autograd.grad(loss, scores)
+    (grad_dv,) = torch.autograd.grad(-mi.dv_bound(scores), scores)
+    torch.testing.assert_close(grad_mine, grad_dv)
+
+
+def test_mine_average_survives_huge_scores() -> None:
+    ema = mi.MovingAverage()
+    for shift in (0.0, 500.0, 1000.0):  # e^1000 overflows float64; its log does not
+        estimate, loss = mi.mine_loss(torch.eye(4) * 2 + shift, ema, alpha=0.5)
+        assert math.isfinite(estimate.item()) and math.isfinite(loss.item()) and math.isfinite(ema.log_value)
+
+
+# -- the staircase -----------------------------------------------------------------------------------
+
+
+def test_train_estimator_with_a_fixed_critic_replays_the_batches() -> None:
+    rho = float(mi.rho_for_mi(2.0, 5))
+    df = mi.train_estimator("dv", mi.GaussianOptimalCritic(rho, 5), [2.0], d=5, batch_size=16,
+                            steps_per_stage=4, seed=9)
+    assert list(df.columns) == ["step", "stage", "true_mi", "estimate", "bound", "critic"]
+    g = torch.Generator().manual_seed(9)
+    expected = [mi.dv_bound(mi.GaussianOptimalCritic(rho, 5)(*mi.sample_correlated_gaussians(
+        16, mi=2.0, d=5, generator=g))).item() for _ in range(4)]
+    np.testing.assert_allclose(df["estimate"], expected, rtol=1e-6)
+    staircase = mi.train_estimator("infonce", mi.GaussianOptimalCritic(0.5, 5), [1.0, 3.0], d=5,
+                                   batch_size=8, steps_per_stage=3)
+    assert staircase["true_mi"].tolist() == [1.0] * 3 + [3.0] * 3
+    assert staircase["stage"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert (staircase["estimate"] <= math.log(8) + 1e-6).all()
+
+
+@pytest.mark.parametrize("bound", ["infonce", "nwj", "mine", "ba"])
+def test_train_estimator_learns(bound: str) -> None:
+    torch.manual_seed(0)
+    d, steps = 4, 300
+    critic = (mi.GaussianConditional(d, d, hidden=32) if bound == "ba"
+              else mi.SeparableCritic(d, d, hidden=32, embed=8))
+    df = mi.train_estimator(bound, critic, [1.0], d=d, batch_size=64, steps_per_stage=steps, lr=3e-3)
+    start, end = df["estimate"].iloc[:10].mean(), df["estimate"].iloc[-100:].mean()
+    # Training climbs toward the truth (1 nat) and the averaged estimate stays below it.
+    assert end > start + 0.3 and end > 0.5
+    assert end <= 1.0 + 4 * df["estimate"].iloc[-100:].std() / 10
+
+
+# -- KSG --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rho, d", [(0.8, 1), (0.6, 2), (0.0, 1)])
+def test_ksg_matches_the_closed_form(rho: float, d: int) -> None:
+    est = []
+    for seed in range(8):
+        x, y = mi.sample_correlated_gaussians(2_000, rho, d=d, generator=seed, dtype=torch.float64)
+        est.append(mi.ksg_mi(x.numpy(), y.numpy()))
+    se = np.std(est, ddof=1) / math.sqrt(len(est))
+    assert np.mean(est) == pytest.approx(mi.gaussian_mi(rho, d), abs=4 * se)
+
+
+def test_ksg_matches_scikit_learn_in_one_dimension() -> None:
+    from sklearn.feature_selection import mutual_info_regression
+
+    for seed, rho in enumerate((0.3, 0.7, -0.9)):
+        x, y = mi.sample_correlated_gaussians(1_500, rho, generator=seed, dtype=torch.float64)
+        x, y = x.numpy(), y.numpy()[:, 0]
+        for k in (3, 6):
+            reference = mutual_info_regression(x, y, n_neighbors=k, random_state=seed)[0]
+            assert mi.ksg_mi(x, y, k=k) == pytest.approx(reference, abs=1e-9)
+
+
+def test_standardized_ksg_is_invariant_to_affine_maps() -> None:
+    x, y = mi.sample_correlated_gaussians(1_000, 0.7, d=2, generator=10, dtype=torch.float64)
+    x, y = x.numpy(), y.numpy()
+    # Standardising removes each column's scale, and the max-norm neighbour counts ignore shifts.
+    scaled = x * np.array([3.0, 0.01]) + 5.0
+    assert mi.ksg_mi(scaled, -2.0 * y) == pytest.approx(mi.ksg_mi(x, y), abs=1e-12)
+    # Without standardising, units matter: the max-norm then mixes the two spaces differently.
+    assert mi.ksg_mi(scaled, y, standardize=False) != pytest.approx(mi.ksg_mi(x, y, standardize=False))
+
+
+# -- bad inputs to the estimators ----------------------------------------------------------------------
+
+
+def test_estimator_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="square"):
+        mi.infonce_bound(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="square"):
+        mi.dv_bound(torch.zeros(3))
+    with pytest.raises(ValueError, match="N >= 2"):
+        mi.nwj_bound(torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="N >= 2"):
+        mi.mine_loss(torch.zeros(1, 1), mi.MovingAverage())
+    with pytest.raises(ValueError, match="alpha"):
+        mi.mine_loss(torch.zeros(3, 3), mi.MovingAverage(), alpha=0.0)
+    with pytest.raises(ValueError, match="1-D"):
+        mi.ba_bound(torch.zeros(3, 3), 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        mi.SeparableCritic(3, 4)(torch.zeros(5, 3), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="as many"):
+        mi.ConcatCritic(3, 3).pair_scores(torch.zeros(5, 3), torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="infonce"):
+        mi.train_estimator("jsd", mi.SeparableCritic(2, 2), [1.0], d=2, steps_per_stage=1)
+    with pytest.raises(ValueError, match="score matrix"):
+        mi.train_estimator("nwj", mi.GaussianConditional(2, 2), [1.0], d=2, steps_per_stage=1)
+    with pytest.raises(ValueError, match="same number"):
+        mi.ksg_mi(np.zeros(5), np.zeros(6))
+    with pytest.raises(ValueError, match="k must"):
+        mi.ksg_mi(np.arange(5.0), np.arange(5.0), k=5)
+    with pytest.raises(ValueError, match="repeated"):
+        mi.ksg_mi(np.r_[np.zeros(4), np.arange(6.0)], np.r_[np.zeros(4), np.arange(6.0)])
+    with pytest.raises(ValueError, match="constant"):
+        mi.ksg_mi(np.ones(10), np.arange(10.0))
