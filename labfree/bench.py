@@ -29,7 +29,6 @@ CUDA events for timing, optional ``--compile``. Results go to a JSON file with t
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 
 from labfree import augment, data, train
 from labfree.optim import build_optimizer, build_scheduler
+from labfree import results
 from labfree.results import provenance
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -243,9 +243,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{record['ratios']['labfree_over_conventional']:.2f} ({record['provenance']['device']}, "
           f"{args.encoder}, {args.method}, batch {args.batch_size}, {args.size} px)")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        print(f"wrote {results.write(record, args.out)}")
     return record
 
 

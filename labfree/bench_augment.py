@@ -22,7 +22,6 @@ read with CUDA events after a synchronise, so queued kernels are counted.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Callable
 import torch
 
 from labfree import augment
+from labfree import results
 from labfree.results import provenance
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -186,9 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"({record['provenance']['device']}, batch {args.batch_size}, {args.size} px, "
           f"{record['stack']})")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        print(f"wrote {results.write(record, args.out)}")
     return record
 
 

@@ -166,9 +166,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "data": data,
     }
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        print(f"wrote {results.write(record, args.out)}")
     return record
 
 

@@ -96,6 +96,14 @@ def save(name: str, data: Any, *, wall_time_s: float | None = None, device: Any 
     return path
 
 
+def write(record: dict[str, Any], path: Path | str) -> Path:
+    """Write a benchmark record (already holding its ``provenance``) as JSON to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=_jsonable) + "\n")
+    return path
+
+
 def load(name: str, *, directory: Path | str | None = None) -> dict[str, Any]:
     """Read a result written by :func:`save`; a clear error names the file and how to produce it."""
     path = Path(directory or RESULTS_DIR) / f"{name}.json"
