@@ -25,3 +25,14 @@ def offline_kernel_env() -> None:
 @pytest.fixture(scope="session")
 def offline_kernels() -> None:
     offline_kernel_env()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Pin torch to one thread for the test (small ops on a shared 2-core machine run faster so)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -10,12 +10,7 @@ from torch import nn
 from labfree.embed import embed, pool_features
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyEncoder(nn.Module):

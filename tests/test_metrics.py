@@ -21,12 +21,7 @@ from sklearn.metrics import silhouette_score
 from labfree import metrics as M
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gaussian_blobs(n_per_class: int, dim: int, n_classes: int, separation: float, seed: int):
