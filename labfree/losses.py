@@ -318,7 +318,7 @@ def moco_loss(q: Tensor, k: Tensor, queue: MoCoQueue | Tensor, temperature: floa
 # Non-contrastive with a predictor: SimSiam, BYOL
 # --------------------------------------------------------------------------------------------
 
-def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+def negative_cosine(p: Tensor, z: Tensor, stop_gradient: bool = True) -> Tensor:
     r"""Negative cosine similarity with a stop-gradient on the target, SimSiam's :math:`\mathcal D`.
 
     Chen & He (2021), *Exploring Simple Siamese Representation Learning*.
@@ -331,12 +331,14 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     Args:
         p: predictions ``(N, D)`` (receive gradient).
         z: targets ``(N, D)`` (detached: no gradient flows into ``z``).
+        stop_gradient: ``False`` lets the gradient flow into ``z`` too — SimSiam's ablation, which
+            collapses (Chen & He 2021, sec. 4.1).
     """
     _check_views(("p", "z"), p, z)
-    return -F.cosine_similarity(p, z.detach(), dim=1).mean()
+    return -F.cosine_similarity(p, z.detach() if stop_gradient else z, dim=1).mean()
 
 
-def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
+def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, stop_gradient: bool = True) -> Tensor:
     r"""Symmetric SimSiam loss (Chen & He 2021, *Exploring Simple Siamese Representation Learning*).
 
     .. math::
@@ -348,8 +350,9 @@ def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
     Args:
         p1, p2: predictions for views 1 and 2, ``(N, D)``.
         z1, z2: projections of views 1 and 2, ``(N, D)`` (detached inside).
+        stop_gradient: ``False`` removes the stop-gradient (the ablation that collapses).
     """
-    return 0.5 * negative_cosine(p1, z2) + 0.5 * negative_cosine(p2, z1)
+    return 0.5 * negative_cosine(p1, z2, stop_gradient) + 0.5 * negative_cosine(p2, z1, stop_gradient)
 
 
 def byol_loss(p1: Tensor, p2: Tensor, z1_target: Tensor, z2_target: Tensor) -> Tensor:

@@ -58,6 +58,7 @@ __all__ = ["TrainConfig", "SSLModel", "build_model", "loss_step", "train_step", 
            "load_checkpoint", "load_model", "METHOD_CHOICES"]
 
 METHOD_CHOICES = (*METHODS, "supervised")
+ABLATIONS = ("predictor", "ema")  # parts of a method that TrainConfig.without can remove
 # Supervised encoder preparation (thesis 3.1.2): the seeds fix only its length ("all supervised
 # training, including LPs, 100 epochs"); the optimiser is theirs for the linear probe (Adam,
 # one-cycle, peak lr 0.003, weight decay 1e-4), a labfree choice.
@@ -94,6 +95,10 @@ class TrainConfig:
         momentum: ``(low, high)`` of the one-cycle momentum (other schedules use ``high``).
         warmup_epochs: linear warm-up of the ``"cosine"`` schedule.
         ema_tau, queue_length: MoCo's / BYOL's target rate and MoCo's queue length.
+        without: ablations, a tuple of ``ABLATIONS``: ``"predictor"`` trains without the
+            predictor (the loss compares projections, ``p = z``); ``"ema"`` replaces the momentum
+            target by the online network itself at every step (``tau = 0``, still no gradient).
+            SimSiam's stop-gradient is a loss keyword: ``loss_kwargs={"stop_gradient": False}``.
         device: default CUDA when available. amp: bf16 autocast (CUDA only).
         channels_last: NHWC memory layout (CUDA only). compile: ``torch.compile`` the modules.
         seed: seeds initialisation, batch order and augmentation.
@@ -121,6 +126,7 @@ class TrainConfig:
     warmup_epochs: int = 10
     ema_tau: float | None = None
     queue_length: int | None = None
+    without: tuple[str, ...] = ()
     device: str | None = None
     amp: bool = True
     channels_last: bool = True
@@ -151,6 +157,16 @@ class TrainConfig:
         config = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None})
         config.momentum = tuple(config.momentum)
         config.milestone_at = tuple(sorted(set(config.milestone_at)))
+        config.without = tuple(config.without)
+        for part in config.without:
+            if part not in ABLATIONS:
+                raise ValueError(f"unknown ablation {part!r}; choose from {ABLATIONS}.")
+            if spec is None or (part == "predictor" and not spec.predictor) or (
+                    part == "ema" and not spec.momentum_target):
+                raise ValueError(f"{config.method} has no {part} to remove; "
+                                 "'predictor' applies to simsiam and byol, 'ema' to byol and moco_v2.")
+        if "ema" in config.without:
+            config.ema_tau = 0.0
         for kind, name, choices in (("optimizer", config.optimizer, OPTIMIZERS),
                                     ("schedule", config.schedule, SCHEDULES),
                                     ("augmentation stack", config.augment, augment.STACKS),
@@ -183,12 +199,12 @@ class SSLModel(nn.Module):
     def __init__(self, spec: MethodSpec | None, encoder: nn.Module, *, projector: nn.Module | None = None,
                  predictor: nn.Module | None = None, classifier: nn.Module | None = None,
                  queue: MoCoQueue | None = None, loss_kwargs: dict[str, Any] | None = None,
-                 ema_tau: float | None = None) -> None:
+                 ema_tau: float | None = None, ema_schedule: str = "constant") -> None:
         super().__init__()
         self.spec, self.encoder, self.projector, self.predictor = spec, encoder, projector, predictor
         self.classifier, self.queue = classifier, queue
         self.loss_kwargs = dict(loss_kwargs or {})
-        self.ema_tau = ema_tau
+        self.ema_tau, self.ema_schedule = ema_tau, ema_schedule
         self.target_encoder = self.target_projector = None
         if spec is not None and spec.momentum_target:
             self.target_encoder, self.target_projector = momentum_copy(encoder), momentum_copy(projector)
@@ -203,7 +219,7 @@ class SSLModel(nn.Module):
         if self.target_encoder is None:
             return
         tau = self.ema_tau
-        if self.spec.ema.get("schedule") == "cosine":
+        if self.ema_schedule == "cosine":
             tau = byol_tau(min(step, total_steps), total_steps, tau)
         ema_update(self.target_encoder, self.encoder, tau)
         ema_update(self.target_projector, self.projector, tau)
@@ -219,10 +235,11 @@ def build_model(config: TrainConfig, num_classes: int | None = None) -> SSLModel
     spec = method(config.method)
     projector = models.head(spec.projector, encoder.out_dim, **config.projector_kwargs)
     predictor = (models.head(spec.predictor, projector.out_dim, **config.predictor_kwargs)
-                 if spec.predictor else None)
+                 if spec.predictor and "predictor" not in config.without else None)
     queue = MoCoQueue(projector.out_dim, config.queue_length) if spec.queue_length else None
     return SSLModel(spec, encoder, projector=projector, predictor=predictor, queue=queue,
-                    loss_kwargs={**spec.loss_kwargs, **config.loss_kwargs}, ema_tau=config.ema_tau)
+                    loss_kwargs={**spec.loss_kwargs, **config.loss_kwargs}, ema_tau=config.ema_tau,
+                    ema_schedule="constant" if "ema" in config.without else spec.ema.get("schedule", "constant"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +275,8 @@ def loss_step(model: SSLModel, x1: Tensor, x2: Tensor | None = None,
     t["z1"], t["z2"] = model.projector(model.encoder(x1)), model.projector(model.encoder(x2))
     if model.predictor is not None:
         t["p1"], t["p2"] = model.predictor(t["z1"]), model.predictor(t["z2"])
+    else:  # no predictor (or one ablated): the loss compares projections
+        t["p1"], t["p2"] = t["z1"], t["z2"]
     if model.target_encoder is not None:
         with torch.no_grad():
             t["z1_target"] = model.target_projector(model.target_encoder(x1))
@@ -344,9 +363,14 @@ def seed_everything(seed: int) -> None:
 
 
 def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[TrainState], dict | None]] = (),
-          resume: str | Path | None = None) -> TrainResult:
+          resume: str | Path | None = None, positives: Tensor | None = None) -> TrainResult:
     """Train ``config.method`` on ``data`` (an :class:`~labfree.data.ImageSet`: uint8 ``images``,
     ``labels``, ``classes``, ``mean``, ``std``).
+
+    ``positives`` changes what a positive pair is: an ``(N, k)`` tensor of image indices, row ``i``
+    the candidate partners of image ``i``. View 1 augments image ``i``, view 2 augments one of its
+    partners drawn at random at every step (e.g. its ``k`` nearest neighbours in another model's
+    representation). By default view 2 augments image ``i`` itself.
 
     Each callback is called at every milestone with a :class:`TrainState`; a dict it returns is
     merged into that milestone's record. ``resume`` is a checkpoint written by an earlier run of
@@ -363,6 +387,8 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
     if steps == 0:
         raise ValueError(f"batch_size {batch_size} exceeds the {n} images; choose batch_size <= {n}.")
     total_steps = config.epochs * steps
+    if positives is not None:
+        positives = _check_positives(positives, n).to(device)
     model = build_model(config, num_classes=len(data.classes)).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -408,7 +434,15 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
             index = order[i * batch_size:(i + 1) * batch_size]
             batch = images[index]
             x1 = aug1(batch, generator)
-            x2 = None if supervised else aug2(batch, generator)
+            if positives is not None and not supervised:
+                if positives.shape[1] == 1:  # one partner each: no draw (keeps the generator's stream)
+                    partner = positives[index, 0]
+                else:
+                    pick = torch.randint(positives.shape[1], (len(index),), device=device, generator=generator)
+                    partner = positives[index, pick]
+                x2 = aug2(images[partner], generator)
+            else:
+                x2 = None if supervised else aug2(batch, generator)
             try:
                 logs = train_step(model, optimizer, scheduler, x1, x2, labels[index],
                                   step=(epoch - 1) * steps + i, total_steps=total_steps, amp=amp,
@@ -438,6 +472,19 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
             milestone(epoch)
     bar.close()
     return TrainResult(model, config, history, milestones)
+
+
+def _check_positives(positives: Any, n: int) -> Tensor:
+    positives = torch.as_tensor(positives)
+    if positives.ndim == 1:
+        positives = positives[:, None]
+    if positives.ndim != 2 or positives.shape[0] != n or positives.dtype.is_floating_point:
+        raise ValueError(f"positives must be an (N, k) integer tensor of partner indices with N = {n} "
+                         f"images; got shape {tuple(positives.shape)} and dtype {positives.dtype}.")
+    if positives.numel() and (positives.min() < 0 or positives.max() >= n):
+        raise ValueError(f"positives index images 0..{n - 1}; got values in "
+                         f"[{int(positives.min())}, {int(positives.max())}].")
+    return positives.long()
 
 
 def _check_collapse(record: dict[str, float], model: SSLModel, config: TrainConfig, epoch: int) -> None:

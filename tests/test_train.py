@@ -245,3 +245,58 @@ def test_defaults_come_from_the_method_spec():
     assert TrainConfig("simclr").resolved("shapes").augment == "shapes"
     assert TrainConfig("supervised").resolved("shapes").augment == "rotation"
     assert TrainConfig("simclr", lr=0.3).resolved().lr == 0.3
+
+
+# ------------------------------------------------------------------ ablations and positive pairs
+
+def test_without_predictor_builds_no_predictor_and_trains(tiny):
+    result = train.train(config("byol", without=("predictor",)), tiny)
+    assert result.model.predictor is None and math.isfinite(result.history[-1]["loss"])
+
+
+def test_without_ema_keeps_the_target_equal_to_the_online_network(tiny):
+    result = train.train(config("byol", without=("ema",), epochs=1), tiny)
+    model = result.model
+    assert model.ema_tau == 0.0
+    for online, target in zip(model.encoder.parameters(), model.target_encoder.parameters()):
+        assert torch.equal(online, target)
+    normal = train.train(config("byol", epochs=1), tiny).model
+    assert not all(torch.equal(a, b) for a, b in zip(normal.encoder.parameters(),
+                                                      normal.target_encoder.parameters()))
+
+
+@pytest.mark.parametrize("method, part", [("simclr", "predictor"), ("vicreg", "ema"), ("byol", "head")])
+def test_ablations_are_checked(method, part, tiny):
+    with pytest.raises(ValueError, match="ablation|no .* to remove"):
+        train.train(config(method, without=(part,)), tiny)
+
+
+def test_simsiam_stop_gradient_is_a_loss_switch():
+    from labfree.losses import simsiam_loss
+    z = torch.randn(8, 4, requires_grad=True)
+    p = torch.randn(8, 4, requires_grad=True)
+    simsiam_loss(p, p, z, z).backward()
+    assert z.grad is None
+    simsiam_loss(p, p, z, z, stop_gradient=False).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_positives_pair_each_image_with_a_given_partner(tiny):
+    """Without augmentation, ordinary pairs are identical images and SimCLR's loss falls fast. With
+    every image paired to image 0, all views 2 of a batch are the same image: no view 1 can single
+    out its partner: each row's loss is at least log(N - 1) (its N - 1 copies of the one view 2 in
+    the denominator weigh at least as much as its positive)."""
+    plain = dict(epochs=3, augment="none", batch_size=16)
+    own = train.train(config("simclr", **plain), tiny)
+    same = train.train(config("simclr", **plain), tiny, positives=torch.arange(len(tiny))[:, None])
+    odd = train.train(config("simclr", **plain), tiny, positives=torch.zeros(len(tiny), 2, dtype=torch.long))
+    assert untimed(same.history) == untimed(own.history)  # partner = itself is the default pairing
+    assert odd.history[-1]["loss"] >= math.log(16 - 1) > own.history[-1]["loss"] + 0.5, (
+        odd.history[-1]["loss"], own.history[-1]["loss"])
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(3, 1, dtype=torch.long), torch.full((256, 2), 256),
+                                 torch.zeros(256, 2)])
+def test_positives_are_checked(tiny, bad):
+    with pytest.raises(ValueError, match="positives"):
+        train.train(config("simclr"), tiny, positives=bad)
