@@ -90,6 +90,10 @@ class TrainConfig:
         augment: a stack of ``augment.STACKS``; default "shapes" ("rotation" for supervised) on the
             shapes set, else "simclr_cifar" (the thesis' stack for every method on CIFAR).
         augment_strength: multiplies the stack's colour-jitter ranges.
+        augment_blur: the stack's ``blur`` argument (``None`` keeps the stack's, ``True`` adds
+            SimCLR's blur, ``False`` removes it, a float sets its probability).
+        augment_kwargs: overrides of :class:`~labfree.augment.Augment` fields in both views, e.g.
+            ``{"rotation_degrees": 0}`` or ``{"crop_scale": (0.5, 1.0)}``.
         epochs, batch_size, optimizer, lr, weight_decay, schedule: the recipe; ``optimizer`` in
             ``optim.OPTIMIZERS``, ``schedule`` in ``optim.SCHEDULES``.
         momentum: ``(low, high)`` of the one-cycle momentum (other schedules use ``high``).
@@ -116,6 +120,8 @@ class TrainConfig:
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     augment: str | None = None
     augment_strength: float = 1.0
+    augment_blur: bool | float | None = None
+    augment_kwargs: dict[str, Any] = field(default_factory=dict)
     epochs: int | None = None
     batch_size: int | None = None
     optimizer: str | None = None
@@ -158,6 +164,9 @@ class TrainConfig:
         config.momentum = tuple(config.momentum)
         config.milestone_at = tuple(sorted(set(config.milestone_at)))
         config.without = tuple(config.without)
+        known = {f.name for f in fields(augment.Augment)} - {"mean", "std", "size"}
+        if unknown := sorted(set(config.augment_kwargs) - known):
+            raise ValueError(f"unknown augment_kwargs {unknown}; Augment's fields are {sorted(known)}.")
         for part in config.without:
             if part not in ABLATIONS:
                 raise ValueError(f"unknown ablation {part!r}; choose from {ABLATIONS}.")
@@ -397,7 +406,9 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
     scheduler = build_scheduler(config.schedule, optimizer, total_steps, lr=config.lr,
                                 momentum=config.momentum, warmup_steps=config.warmup_epochs * steps)
     aug1, aug2 = augment.pair(config.augment, mean=data.mean, std=data.std,
-                              strength=config.augment_strength)
+                              strength=config.augment_strength, blur=config.augment_blur)
+    if config.augment_kwargs:
+        aug1, aug2 = (replace(a, **config.augment_kwargs) for a in (aug1, aug2))
     generator = torch.Generator(device).manual_seed(config.seed)  # batch order and augmentation
     history: list[dict[str, float]] = []
     milestones: list[dict[str, Any]] = []

@@ -300,3 +300,23 @@ def test_positives_pair_each_image_with_a_given_partner(tiny):
 def test_positives_are_checked(tiny, bad):
     with pytest.raises(ValueError, match="positives"):
         train.train(config("simclr"), tiny, positives=bad)
+
+
+def test_augment_options_reach_both_views(tiny, monkeypatch):
+    seen = []
+    real_pair = train.augment.pair
+
+    def spy(*args, **kwargs):
+        augs = real_pair(*args, **kwargs)
+        seen.append(kwargs.get("blur"))
+        return augs
+
+    monkeypatch.setattr(train.augment, "pair", spy)
+    made = []
+    monkeypatch.setattr(train, "replace", lambda obj, **kw: made.append((obj, kw)) or
+                        __import__("dataclasses").replace(obj, **kw))
+    train.train(config("simclr", augment_blur=True, augment_kwargs={"rotation_degrees": 30.0}), tiny)
+    assert seen == [True]
+    assert [kw for obj, kw in made if isinstance(obj, train.augment.Augment)] == [{"rotation_degrees": 30.0}] * 2
+    with pytest.raises(ValueError, match="unknown augment_kwargs"):
+        train.train(config("simclr", augment_kwargs={"rotate": 30}), tiny)
