@@ -8,11 +8,13 @@ profile can use narrow heads.
 **API at a glance.**
 Encoders::
 
-    encoder(name, **kw)                  # name in ENCODERS: resnet18l, resnet34l, resnet18, small_cnn
+    encoder(name, **kw)    # name in ENCODERS: resnet18l, resnet34l, resnet18, small_cnn, small_vgg, small_vit
     resnet18l(num_classes=None, *, pretrained=False, download=True, in_channels=3)   # out_dim 512
     resnet34l(num_classes=None, *, pretrained=False, download=True, in_channels=3)   # out_dim 512
     resnet18(num_classes=None, *, pretrained=False, download=True)   # unmodified torchvision ResNet-18
     small_cnn(width=32, out_dim=128, *, in_channels=3)               # fast CPU encoder
+    small_vgg(width=16, out_dim=128, *, convs=(1, 1, 2, 2), in_channels=3)  # plain conv stack + max-pool
+    small_vit(dim=64, depth=4, heads=4, *, patch_size=4, mlp_ratio=2.0, image_size=28, in_channels=3)
     imagenet_state_dict(arch, *, download=True)   # torchvision ImageNet weights from the hub cache
 
 Heads (``head(name, in_dim, **kw)`` builds any name in HEADS)::
@@ -45,7 +47,8 @@ from torch import Tensor, nn
 from torchvision import models as tvm
 
 __all__ = [
-    "encoder", "ENCODERS", "resnet18l", "resnet34l", "resnet18", "small_cnn", "imagenet_state_dict",
+    "encoder", "ENCODERS", "resnet18l", "resnet34l", "resnet18", "small_cnn", "small_vgg", "SmallViT",
+    "small_vit", "imagenet_state_dict",
     "MLP", "mlp", "head", "HEADS", "simclr_projector", "moco_v2_projector", "simsiam_projector",
     "simsiam_predictor", "byol_projector", "byol_predictor", "vicreg_expander", "barlow_projector",
     "linear_head",
@@ -207,11 +210,101 @@ def small_cnn(width: int = 32, out_dim: int = 128, *, in_channels: int = 3) -> n
     return model
 
 
+def small_vgg(width: int = 16, out_dim: int = 128, *, convs: Sequence[int] = (1, 1, 2, 2),
+              in_channels: int = 3) -> nn.Sequential:
+    """A small VGG-style encoder (Simonyan & Zisserman 2015): plain 3x3 conv-BN-ReLU stacks, no
+    skip connections, 2x2 max-pooling between stages.
+
+    Four stages with ``width, 2*width, 4*width, out_dim`` channels and ``convs[i]`` convolutions
+    each (the default ``(1, 1, 2, 2)`` is VGG-11's pattern with its first stage halved); a max-pool
+    follows each of the first three stages (28 -> 14 -> 7 -> 3, 32 -> 16 -> 8 -> 4), then global
+    average pooling. Output ``(N, out_dim)``, non-negative. The model has ``.out_dim``.
+    """
+    convs = tuple(int(c) for c in convs)
+    if width < 1 or out_dim < 1 or len(convs) != 4 or min(convs) < 1:
+        raise ValueError(f"need positive width and out_dim and four positive conv counts; got "
+                         f"width={width}, out_dim={out_dim}, convs={convs}.")
+    layers: list[nn.Module] = []
+    c_in = in_channels
+    for stage, (c_out, n) in enumerate(zip((width, 2 * width, 4 * width, out_dim), convs)):
+        for _ in range(n):
+            layers += _conv_bn_relu(c_in, c_out, 1)
+            c_in = c_out
+        if stage < 3:
+            layers.append(nn.MaxPool2d(2))
+    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model.out_dim = out_dim
+    return model
+
+
+class SmallViT(nn.Module):
+    """A small Vision Transformer (Dosovitskiy et al. 2021); see :func:`small_vit`."""
+
+    def __init__(self, dim: int = 64, depth: int = 4, heads: int = 4, *, patch_size: int = 4,
+                 mlp_ratio: float = 2.0, image_size: int = 28, in_channels: int = 3,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if min(dim, depth, heads, patch_size, image_size, in_channels) < 1 or dim % heads:
+            raise ValueError(f"need positive sizes and dim divisible by heads; got dim={dim}, "
+                             f"depth={depth}, heads={heads}, patch_size={patch_size}, "
+                             f"image_size={image_size}.")
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}.")
+        self.patch_size, self.grid = patch_size, image_size // patch_size
+        self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid ** 2, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, int(dim * mlp_ratio), dropout=dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.out_dim = dim
+
+    def _positions(self, grid_h: int, grid_w: int) -> Tensor:
+        if (grid_h, grid_w) == (self.grid, self.grid):
+            return self.pos_embed
+        # another input size: interpolate the patch positions bicubically, as ViT fine-tuning does
+        cls, patches = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        patches = patches.reshape(1, self.grid, self.grid, -1).permute(0, 3, 1, 2)
+        patches = nn.functional.interpolate(patches, size=(grid_h, grid_w), mode="bicubic",
+                                            align_corners=False)
+        return torch.cat([cls, patches.flatten(2).transpose(1, 2)], dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % self.patch_size or x.shape[-2] % self.patch_size:
+            raise ValueError(f"image size {tuple(x.shape[-2:])} is not a multiple of the patch size "
+                             f"{self.patch_size}.")
+        tokens = self.patch_embed(x)                                  # (N, dim, H/p, W/p)
+        grid_h, grid_w = tokens.shape[-2:]
+        tokens = tokens.flatten(2).transpose(1, 2)                    # (N, patches, dim)
+        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], dim=1)
+        tokens = self.blocks(tokens + self._positions(grid_h, grid_w))
+        return self.norm(tokens[:, 0])                                # the class token
+
+
+def small_vit(dim: int = 64, depth: int = 4, heads: int = 4, *, patch_size: int = 4,
+              mlp_ratio: float = 2.0, image_size: int = 28, in_channels: int = 3) -> SmallViT:
+    """A small Vision Transformer for 28x28 / 32x32 images (Dosovitskiy et al. 2021).
+
+    Non-overlapping ``patch_size`` patches are embedded linearly to ``dim``, a learned class token
+    and learned position embeddings are added, then ``depth`` pre-norm transformer blocks (``heads``
+    attention heads, MLP ``mlp_ratio * dim`` wide, GELU); the output is the final LayerNorm of the
+    class token, ``(N, dim)``, so ``.out_dim == dim``. Position embeddings are sized for
+    ``image_size`` and interpolated for other sizes (any multiple of ``patch_size``).
+    """
+    return SmallViT(dim, depth, heads, patch_size=patch_size, mlp_ratio=mlp_ratio,
+                    image_size=image_size, in_channels=in_channels)
+
+
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "resnet18l": resnet18l,
     "resnet34l": resnet34l,
     "resnet18": resnet18,
     "small_cnn": small_cnn,
+    "small_vgg": small_vgg,
+    "small_vit": small_vit,
 }
 
 

@@ -76,8 +76,89 @@ def test_small_cnn_shapes(size):
         assert one_channel(images(size, channels=1)).shape == (2, 16)
 
 
+# ------------------------------------------------------------------ small VGG and ViT
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_small_vgg_shapes(size):
+    model = M.small_vgg(width=8, out_dim=24).eval()
+    with torch.no_grad():
+        assert model(images(size)).shape == (2, 24)
+    assert model.out_dim == 24
+    one_channel = M.small_vgg(width=4, out_dim=8, in_channels=1).eval()
+    with torch.no_grad():
+        assert one_channel(images(size, channels=1)).shape == (2, 8)
+
+
+def test_small_vgg_is_plain_with_max_pooling():
+    model = M.small_vgg(width=8, out_dim=16, convs=(1, 1, 2, 2))
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 16, 32, 32, 16, 16]
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 3
+    # parameters: 3x3 conv weights (no bias, BN follows) plus BN's scale and shift
+    small = M.small_vgg(width=8, out_dim=16, convs=(1, 1, 1, 1))
+    expected = sum(9 * a * b + 2 * b for a, b in [(3, 8), (8, 16), (16, 32), (32, 16)])
+    assert sum(p.numel() for p in small.parameters()) == expected == 10_728
+    with pytest.raises(ValueError, match="convs"):
+        M.small_vgg(convs=(1, 1, 1))
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_small_vit_shapes(size):
+    model = M.small_vit(dim=32, depth=2, heads=4, patch_size=4, image_size=28).eval()
+    with torch.no_grad():
+        h = model(images(size))  # 32x32 interpolates the 7x7 position grid to 8x8
+    assert h.shape == (2, 32) and model.out_dim == 32
+    assert torch.isfinite(h).all()
+
+
+def test_small_vit_parameter_count():
+    dim, depth, heads, p, hidden = 32, 2, 4, 4, 64
+    model = M.small_vit(dim=dim, depth=depth, heads=heads, patch_size=p, mlp_ratio=2.0, image_size=28)
+    embed = 3 * p * p * dim + dim + dim + (1 + 7 * 7) * dim           # patches, cls token, positions
+    block = 4 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim)
+    assert sum(q.numel() for q in model.parameters()) == embed + depth * block + 2 * dim == 20_352
+
+
+def test_small_vit_uses_position_and_class_token():
+    model = M.small_vit(dim=16, depth=1, heads=2, image_size=28).eval()
+    x = images(28)
+    flipped = x.flip(-1)  # the same patches rearranged: without positions the output would match
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(flipped))
+    with pytest.raises(ValueError, match="multiple of the patch size"):
+        model(images(30))
+    with pytest.raises(ValueError, match="divisible"):
+        M.small_vit(dim=10, heads=4)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("small_vgg", {"width": 4, "out_dim": 16}),
+    ("small_vit", {"dim": 16, "depth": 1, "heads": 2}),
+])
+def test_new_encoders_train_a_step(name, kwargs):
+    from labfree import train
+
+    torch.manual_seed(0)
+    config = train.TrainConfig("simclr", encoder=name, encoder_kwargs=kwargs,
+                               projector_kwargs={"hidden_dim": 16, "out_dim": 8}, epochs=1,
+                               batch_size=8, device="cpu", progress=False).resolved("shapes")
+    model = train.build_model(config)
+    assert model.encoder.out_dim == kwargs.get("out_dim", kwargs.get("dim"))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.encoder.parameters()]
+    x1, x2 = images(28, n=8), images(28, n=8).flip(0)
+    loss = train.loss_step(model, x1, x2)[0]
+    assert torch.isfinite(loss)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    changed = [not torch.equal(a, b.detach()) for a, b in zip(before, model.encoder.parameters())]
+    assert all(changed), f"{name}: {changed.count(False)} encoder tensors got no update"
+
+
 def test_encoder_factory():
-    for name in ("resnet18l", "resnet34l", "small_cnn"):
+    for name in ("resnet18l", "resnet34l", "small_cnn", "small_vgg", "small_vit"):
         assert hasattr(M.encoder(name), "out_dim")
     assert M.encoder("small_cnn", width=4, out_dim=12).out_dim == 12
     with pytest.raises(ValueError, match=r"unknown encoder 'vit'.*resnet18l.*small_cnn"):
