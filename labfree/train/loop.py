@@ -1,0 +1,209 @@
+"""The training loop: data on the device as uint8, augmentation on the device, milestones."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from labfree import augment
+from labfree.losses import (
+    MoCoQueue,
+)
+from labfree.optim import build_optimizer, build_scheduler
+
+from .checkpoints import _restore, _save
+from .config import CollapseWarning, TrainConfig, TrainingDiverged
+from .model import SSLModel, build_model
+from .step import train_step
+
+
+@dataclass
+class TrainState:
+    """What a milestone callback sees. ``model`` is in training mode; switch modes with care."""
+
+    epoch: int
+    model: SSLModel
+    config: TrainConfig
+    history: list[dict[str, float]]
+    milestones: list[dict[str, Any]]
+
+
+@dataclass
+class TrainResult:
+    """A finished run: the model, its resolved config, per-epoch ``history`` and ``milestones``
+    (one record per milestone epoch holding the callbacks' results)."""
+
+    model: SSLModel
+    config: TrainConfig
+    history: list[dict[str, float]]
+    milestones: list[dict[str, Any]]
+
+    def frame(self):
+        """The history as a pandas DataFrame indexed by epoch."""
+        import pandas as pd
+        return pd.DataFrame(self.history).set_index("epoch")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's (CPU and every CUDA device) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[TrainState], dict | None]] = (),
+          resume: str | Path | None = None, positives: Tensor | None = None) -> TrainResult:
+    """Train ``config.method`` on ``data`` (an :class:`~labfree.data.ImageSet`: uint8 ``images``,
+    ``labels``, ``classes``, ``mean``, ``std``).
+
+    ``positives`` changes what a positive pair is: an ``(N, k)`` tensor of image indices, row ``i``
+    the candidate partners of image ``i``. View 1 augments image ``i``, view 2 augments one of its
+    partners drawn at random at every step (e.g. its ``k`` nearest neighbours in another model's
+    representation). By default view 2 augments image ``i`` itself.
+
+    Each callback is called at every milestone with a :class:`TrainState`; a dict it returns is
+    merged into that milestone's record. ``resume`` is a checkpoint written by an earlier run of
+    the same config; training continues from it to the same result as an uninterrupted run.
+    """
+    config = config.resolved(getattr(data, "name", None))
+    device = torch.device(config.device)
+    on_cuda = device.type == "cuda"
+    amp, channels_last = config.amp and on_cuda, config.channels_last and on_cuda
+    seed_everything(config.seed)
+    images, labels = data.images.to(device), data.labels.to(device)  # once, as uint8
+    n, batch_size = images.shape[0], config.batch_size
+    steps = n // batch_size
+    if steps == 0:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} images; choose batch_size <= {n}.")
+    total_steps = config.epochs * steps
+    if positives is not None:
+        positives = _check_positives(positives, n).to(device)
+    model = build_model(config, num_classes=len(data.classes)).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(config.optimizer, model, lr=config.lr, weight_decay=config.weight_decay,
+                                momentum=config.momentum[1])
+    scheduler = build_scheduler(config.schedule, optimizer, total_steps, lr=config.lr,
+                                momentum=config.momentum, warmup_steps=config.warmup_epochs * steps)
+    aug1, aug2 = view_augmentations(config, data)
+    generator = torch.Generator(device).manual_seed(config.seed)  # batch order and augmentation
+    history: list[dict[str, float]] = []
+    milestones: list[dict[str, Any]] = []
+    start, elapsed = 0, 0.0
+    if resume is not None:
+        start, elapsed = _restore(resume, config, model, optimizer, scheduler, generator, history, milestones)
+    if config.compile:
+        for module in model.children():
+            if not isinstance(module, MoCoQueue):
+                module.compile()
+
+    def milestone(epoch: int) -> None:
+        state = TrainState(epoch, model, config, history, milestones)
+        record: dict[str, Any] = {"epoch": epoch}
+        for callback in callbacks:
+            record.update(callback(state) or {})
+        milestones.append(record)
+        if config.checkpoint_dir is not None:
+            _save(Path(config.checkpoint_dir) / f"epoch_{epoch:04d}.pt", config, epoch, elapsed, model,
+                  optimizer, scheduler, generator, history, milestones)
+
+    if start == 0:
+        milestone(0)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total_steps, initial=start * steps, disable=not config.progress,
+               desc=config.method, unit="step")
+    supervised = model.spec is None
+    for epoch in range(start + 1, config.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n, device=device, generator=generator)
+        sums: dict[str, Tensor] = {}
+        for i in range(steps):
+            index = order[i * batch_size:(i + 1) * batch_size]
+            batch = images[index]
+            x1 = aug1(batch, generator)
+            if positives is not None and not supervised:
+                if positives.shape[1] == 1:  # one partner each: no draw (keeps the generator's stream)
+                    partner = positives[index, 0]
+                else:
+                    pick = torch.randint(positives.shape[1], (len(index),), device=device, generator=generator)
+                    partner = positives[index, pick]
+                x2 = aug2(images[partner], generator)
+            else:
+                x2 = None if supervised else aug2(batch, generator)
+            try:
+                logs = train_step(model, optimizer, scheduler, x1, x2, labels[index],
+                                  step=(epoch - 1) * steps + i, total_steps=total_steps, amp=amp,
+                                  channels_last=channels_last)
+            except TrainingDiverged as err:
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch}, step {i + 1} of {steps} (lr "
+                    f"{optimizer.param_groups[0]['lr']:.3g}): {err}. Try a lower learning rate "
+                    "(or a longer warm-up), check that the inputs are normalised and finite, and "
+                    "run with amp=False to rule out reduced precision.") from None
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + value
+            bar.update()
+            bar.set_postfix(loss=f"{float(logs['loss']):.4f}",
+                            img_s=f"{(i + 1) * batch_size / (time.perf_counter() - t0):.0f}", refresh=False)
+        if on_cuda:
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        record = {"epoch": epoch, **{k: float(v) / steps for k, v in sums.items()},
+                  "embedding_std": float(logs["embedding_std"]),  # the last batch's, not the mean
+                  "lr": optimizer.param_groups[0]["lr"], "images_per_s": n // batch_size * batch_size / seconds,
+                  "epoch_time_s": seconds, "wall_time_s": elapsed}
+        history.append(record)
+        _check_collapse(record, model, config, epoch)
+        if config.is_milestone(epoch):
+            milestone(epoch)
+    bar.close()
+    return TrainResult(model, config, history, milestones)
+
+
+def view_augmentations(config: TrainConfig, data: Any) -> tuple[augment.Augment, augment.Augment]:
+    """The two view augmentations a run applies: the stack ``config.augment`` with its strength and
+    blur, normalised with the data set's statistics, then the ``augment_kwargs`` overrides."""
+    aug1, aug2 = augment.pair(config.augment, mean=data.mean, std=data.std,
+                              strength=config.augment_strength, blur=config.augment_blur)
+    if config.augment_kwargs:
+        aug1, aug2 = (replace(a, **config.augment_kwargs) for a in (aug1, aug2))
+    return aug1, aug2
+
+
+def _check_positives(positives: Any, n: int) -> Tensor:
+    positives = torch.as_tensor(positives)
+    if positives.ndim == 1:
+        positives = positives[:, None]
+    if positives.ndim != 2 or positives.shape[0] != n or positives.dtype.is_floating_point:
+        raise ValueError(f"positives must be an (N, k) integer tensor of partner indices with N = {n} "
+                         f"images; got shape {tuple(positives.shape)} and dtype {positives.dtype}.")
+    if positives.numel() and (positives.min() < 0 or positives.max() >= n):
+        raise ValueError(f"positives index images 0..{n - 1}; got values in "
+                         f"[{int(positives.min())}, {int(positives.max())}].")
+    return positives.long()
+
+
+def _check_collapse(record: dict[str, float], model: SSLModel, config: TrainConfig, epoch: int) -> None:
+    head = model.classifier if model.spec is None else model.projector
+    d = head.in_features if model.spec is None else head.out_dim
+    threshold = config.collapse_threshold / math.sqrt(d)
+    if record["embedding_std"] < threshold:
+        warnings.warn(
+            f"epoch {epoch}: the L2-normalised {'features' if model.spec is None else 'projections'} "
+            f"of the last batch have a mean per-dimension std of {record['embedding_std']:.2e}, below "
+            f"{threshold:.2e} ({config.collapse_threshold} / sqrt({d})); embeddings spread over the "
+            f"sphere have about 1/sqrt(d) = {1 / math.sqrt(d):.2e}. The representation is collapsing "
+            "towards a single point: check the loss weights (e.g. VICReg's variance term), the "
+            "learning rate and the augmentations.", CollapseWarning, stacklevel=3)
