@@ -168,6 +168,61 @@ def test_histogram_entropy_in_many_dimensions_never_builds_a_dense_grid():
         M.histogram_entropy(z, bin_width=0)
 
 
+def test_histogram_entropy_hull_bounds_drop_bins_whose_centre_leaves_the_hull():
+    # The lattice of the first test: m bins per axis, but the last bin's centre lies beyond the
+    # last node (0.5 + (m - 0.5) * w > m - 0.5 with w just under the step), outside the hull (the
+    # cube spanned by the corner nodes). The hull keeps the other (m - 1)^3 nodes, equally weighted.
+    m = 7
+    grid = np.stack(np.meshgrid(*[np.arange(m)] * 3, indexing="ij"), axis=-1).reshape(-1, 3) + 0.5
+    points = np.repeat(grid, 4, axis=0)
+    width = (1 - 0.5 / m) / math.sqrt((m * m - 1) / 12)
+    assert M.histogram_entropy(points, width, bounds="range") == pytest.approx(3 * math.log(m), abs=1e-12)
+    assert M.histogram_entropy(points, width, bounds="hull") == pytest.approx(3 * math.log(m - 1),
+                                                                              abs=1e-12)
+
+
+def test_histogram_entropy_hull_bounds_of_a_triangle_match_the_geometry():
+    # Points filling the triangle x, y >= 0, x + y <= 1, its vertices included: the hull is the
+    # triangle itself, so a bin counts exactly when its centre c has c_x + c_y <= 1.
+    rng = np.random.default_rng(4)
+    u = rng.uniform(size=(20_000, 2))
+    u = np.where(u.sum(axis=1, keepdims=True) > 1, 1 - u, u)
+    z = np.r_[[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], u]
+    for bin_width in (0.4, 0.8):
+        w = bin_width * z.std(axis=0)
+        n_bins = np.ceil(1 / w).astype(int)
+        index = np.minimum(np.floor(z / w).astype(int), n_bins - 1)
+        centres = (index + 0.5) * w
+        kept = index[centres.sum(axis=1) <= 1]
+        _, counts = np.unique(kept, axis=0, return_counts=True)
+        p = counts / counts.sum()
+        expected = float(-(p * np.log(p)).sum())
+        assert len(kept) < len(z)                        # some bins straddle the hypotenuse
+        assert M.histogram_entropy(z, bin_width, bounds="hull") == pytest.approx(expected, abs=1e-12)
+        assert M.histogram_entropy(z, bin_width) == M.histogram_entropy(z, bin_width, bounds="range")
+
+
+def test_histogram_entropy_hull_bounds_invariance_and_errors():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(3000, 3))
+    h = M.histogram_entropy(z, bounds="hull")
+    assert 0 < h <= M.histogram_entropy(z) + math.log(2)
+    scaled = z * np.array([7.0, 0.01, 3.0]) + 100.0
+    assert M.histogram_entropy(scaled, bounds="hull") == pytest.approx(h, abs=1e-9)
+    with_constant = np.c_[z[:, :2], np.full(3000, 4.2)]
+    assert M.histogram_entropy(with_constant, bounds="hull") == pytest.approx(
+        M.histogram_entropy(z[:, :2], bounds="hull"), abs=1e-12)
+    line = np.linspace(0, 1, 101)[:, None]               # 1-D: the hull is [min, max]
+    assert M.histogram_entropy(line, 1.0, bounds="hull") <= M.histogram_entropy(line, 1.0)
+    with pytest.raises(ValueError, match="bounds"):
+        M.histogram_entropy(z, bounds="box")
+    flat = np.c_[z[:, :2], z[:, 0] + z[:, 1]]            # a plane in 3-D: no volume
+    with pytest.raises(ValueError, match="degenerate"):
+        M.histogram_entropy(flat, bounds="hull")
+    with pytest.raises(ValueError, match="bin_width"):
+        M.histogram_entropy(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 100.0, bounds="hull")
+
+
 # -------------------------------------------------------------------------------- AMI, k-means
 
 

@@ -213,7 +213,10 @@ def _silhouettes(x: np.ndarray, label_sets: Sequence[ArrayLike], *, metric: str,
     return [float(total) / n for total in totals]
 
 
-def histogram_entropy(z: Features, bin_width: float = 0.4) -> float:
+HISTOGRAM_BOUNDS = ("range", "hull")
+
+
+def histogram_entropy(z: Features, bin_width: float = 0.4, *, bounds: str = "range") -> float:
     """Entropy (nats) of the histogram of ``z`` with bins ``bin_width`` standard deviations wide.
 
     As in the thesis (4.1.3): along each dimension ``i`` the range ``[min_i, max_i]`` of the data is
@@ -223,10 +226,24 @@ def histogram_entropy(z: Features, bin_width: float = 0.4) -> float:
     ``-sum p log p`` over occupied bins. Empty bins contribute nothing, so only the integer bin
     index of each point is formed and occupied bins are counted with ``np.unique``: memory is
     ``O(n d)`` whatever the number of bins. A constant dimension has a single bin.
+
+    ``bounds="range"`` (the default) is the thesis' min-max box above. ``bounds="hull"`` is the
+    alternative the thesis proposes (5.3 and appendix A): the convex hull of ``z``, rather than its
+    bounding box, bounds the histogram. Precisely: the grid is the same, but only bins whose
+    *centre* lies inside the convex hull of ``z`` (closed; ``scipy.spatial.ConvexHull``) are counted;
+    points in the other bins are left out and ``p`` is the share of the remaining points. A bin
+    whose centre is outside the hull holds only a sliver of it — typically the tip of a thin spike
+    that a few far outliers stretch out of the bulk, or a corner of the box the data do not fill.
+    Both choices give the same value when every occupied bin's centre is inside the hull. The
+    hull needs ``z`` to span its ``d`` dimensions (``d >= 2``; in 1-D it is ``[min, max]``); it
+    raises ``ValueError`` when no occupied bin has its centre inside the hull (lower
+    ``bin_width``).
     """
     x = _features(z, "z")
     if not bin_width > 0:
         raise ValueError(f"bin_width must be positive (in standard deviations), got {bin_width}")
+    if bounds not in HISTOGRAM_BOUNDS:
+        raise ValueError(f"unknown bounds {bounds!r}; choose one of {HISTOGRAM_BOUNDS}")
     low = x.min(axis=0)
     span = x.max(axis=0) - low
     width = bin_width * x.std(axis=0)
@@ -235,13 +252,45 @@ def histogram_entropy(z: Features, bin_width: float = 0.4) -> float:
     n_bins = np.where(constant, 1, np.maximum(np.ceil(span / width), 1)).astype(np.int64)
     index = np.floor((x - low) / width).astype(np.int64)
     index = np.minimum(index, n_bins - 1)              # max_i belongs to the last bin
+    if bounds == "hull":
+        index = index[_centres_in_hull(x, index, low, width, span <= 0)]
+        if index.shape[0] == 0:
+            raise ValueError("no occupied bin has its centre inside the convex hull of z; "
+                             f"lower bin_width (got {bin_width})")
     if np.sum(np.log(n_bins.astype(np.float64))) < math.log(2**62):
         # one int64 code per occupied cell (row-major), far faster than unique rows
         codes = np.ravel_multi_index(index.T, tuple(n_bins))
         _, counts = np.unique(codes, return_counts=True)
     else:
         _, counts = np.unique(index, axis=0, return_counts=True)
-    p = counts / x.shape[0]
+    p = counts / index.shape[0]
     return float(-np.sum(p * np.log(p)))
 
 
+def _centres_in_hull(x: np.ndarray, index: np.ndarray, low: np.ndarray, width: np.ndarray,
+                     flat: np.ndarray) -> np.ndarray:
+    """Boolean mask over the rows of ``x``: whether the centre of the row's bin lies in the convex
+    hull of ``x`` (closed). Dimensions in which every value is equal (``flat``) are dropped."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    cells, inverse = np.unique(index, axis=0, return_inverse=True)
+    inverse = np.ravel(inverse)
+    centres = low + (cells + 0.5) * width
+    live = ~flat
+    points, centres = x[:, live].astype(np.float64), centres[:, live]
+    if points.shape[1] == 0:                            # every dimension constant: one point
+        return np.ones(x.shape[0], dtype=bool)
+    if points.shape[1] == 1:
+        scale = max(float(np.abs(points).max()), 1.0) * 1e-12
+        inside = (centres[:, 0] >= points.min() - scale) & (centres[:, 0] <= points.max() + scale)
+    else:
+        try:
+            hull = ConvexHull(points)
+        except QhullError as error:
+            raise ValueError("the convex hull of z is degenerate (the points do not span their "
+                             f"{points.shape[1]} non-constant dimensions): {error}") from None
+        # inside the closed hull: on the inner side of every facet's plane (unit outward normals)
+        scale = max(float(np.abs(points).max()), 1.0) * 1e-9
+        normals, offsets = hull.equations[:, :-1], hull.equations[:, -1]
+        inside = (centres @ normals.T + offsets <= scale).all(axis=1)
+    return inside[inverse]
