@@ -1,7 +1,10 @@
 """Keep the book's MyST sources and their Colab/papermill notebooks in step.
 
 ``book/<path>.md`` (MyST-markdown notebook, the source you edit) is paired with
-``notebooks/<path>.ipynb`` (outputs stripped: what Colab opens and papermill runs).
+``notebooks/<path>.ipynb`` (outputs stripped: what Colab opens and papermill runs), sub-folders
+included: ``book/assignments/X.md`` pairs with ``notebooks/assignments/X.ipynb`` (an assignment with
+its solutions). The student versions ``notebooks/assignments/student/X.ipynb`` are written from the
+same sources by ``tools/student.py``; ``sync`` and ``check`` cover them too.
 
     python tools/notebooks.py sync     # write every notebooks/ twin from its book/ source
     python tools/notebooks.py check    # exit 1 and list the pairs that differ
@@ -52,6 +55,11 @@ def render(source: Path) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
+def is_student(notebook: Path) -> bool:
+    """Whether a notebook is a student version (written by tools/student.py, not paired here)."""
+    return (NOTEBOOKS / "assignments" / "student") in notebook.parents
+
+
 def stale() -> list[tuple[Path, Path]]:
     """Pairs whose notebook is missing or differs from what its source renders to, plus orphans."""
     out = []
@@ -61,7 +69,7 @@ def stale() -> list[tuple[Path, Path]]:
             out.append((source, target))
     paired = {twin(s) for s in sources()}
     for nb in sorted(NOTEBOOKS.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" not in nb.parts and nb not in paired and "assignments" not in nb.parts:
+        if ".ipynb_checkpoints" not in nb.parts and nb not in paired and not is_student(nb):
             out.append((Path("<no source>"), nb))
     return out
 
@@ -83,14 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["sync", "check"])
     args = parser.parse_args(argv)
+    import student  # tools/student.py (imported here: it imports this module)
+
     if args.command == "sync":
-        for path in sync():
+        for path in sync() + student.write():
             print(f"wrote {path.relative_to(ROOT)}")
         return 0
     bad = stale()
     for source, target in bad:
         print(f"out of sync: {source} -> {target.relative_to(ROOT)} (run `make sync`)")
-    return 1 if bad else 0
+    old = student.stale()
+    for path in old:
+        print(f"out of date: {path.relative_to(ROOT)} (run `python tools/student.py`)")
+    return 1 if bad or old else 0
 
 
 if __name__ == "__main__":
