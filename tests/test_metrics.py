@@ -434,7 +434,7 @@ def test_reduce_gives_three_dimensions_reproducibly(blobs):
     h, _, z3 = blobs
     assert z3.shape == (len(h), 3) and z3.dtype == np.float32 and np.isfinite(z3).all()
     with pytest.raises(ValueError, match="choose one of"):
-        M.reduce(h, method="tsne")
+        M.reduce(h, method="isomap")
     with pytest.raises(ValueError, match="more than 500 samples"):
         M.reduce(h[:100], n_neighbors=500)
 
@@ -484,6 +484,18 @@ def test_metrics_table_sorts_milestones():
     with pytest.raises(ValueError, match="empty"):
         M.metrics_table([])
 
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_reduce_with_pca_and_tsne_separates_the_blobs(blobs, method):
+    h, y, _ = blobs
+    z2 = M.reduce(h, method, n_components=2, seed=0)
+    assert z2.shape == (len(h), 2) and z2.dtype == np.float32
+    np.testing.assert_array_equal(z2, M.reduce(h, method, n_components=2, seed=0))
+    labels = KMeans(5, n_init=10, random_state=0).fit_predict(z2)
+    assert M.ami(labels, y) == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="no n_neighbors"):
+        M.reduce(h, method, n_neighbors=5)
 
 
 def test_reduce_with_pacmap_separates_the_blobs(blobs):

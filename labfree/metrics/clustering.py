@@ -16,15 +16,16 @@ from numpy.typing import ArrayLike
 from ._checks import Features, _features, _labels, _device, _positive_int
 from .neighbours import _METRICS, _chunk_rows
 
-REDUCERS = ("umap", "pacmap")
-DEFAULT_NEIGHBORS = {"umap": 50, "pacmap": 15}   # thesis 4.1.3 and appendix A
+REDUCERS = ("umap", "pacmap", "pca", "tsne")
+DEFAULT_NEIGHBORS = {"umap": 50, "pacmap": 15}   # thesis 4.1.3 and appendix A; PCA and t-SNE take none
 
 
 def reduce(h: Features, method: str = "umap", n_components: int = 3, n_neighbors: int | None = None,
            seed: int | None = 0, **options: Any) -> np.ndarray:
-    """Reduce features to ``n_components`` dimensions (``Z3`` of the thesis) with UMAP or PaCMAP.
+    """Reduce features to ``n_components`` dimensions (``Z3`` of the thesis) with UMAP or PaCMAP,
+    or, for pictures, with PCA or t-SNE (scikit-learn; t-SNE initialised by PCA).
 
-    ``n_neighbors`` defaults to 50 for UMAP (thesis 4.1.3) and 15 for PaCMAP (appendix A). Other
+    ``n_neighbors`` (UMAP and PaCMAP only) defaults to 50 for UMAP (thesis 4.1.3) and 15 for PaCMAP (appendix A). Other
     settings are the libraries' defaults (UMAP: Euclidean input metric, ``min_dist = 0.1``).
     An integer ``seed`` makes the result reproducible, at the price of UMAP running on one thread;
     ``seed=None`` lets it use every core. Further keyword ``options`` go to ``umap.UMAP`` or
@@ -36,6 +37,15 @@ def reduce(h: Features, method: str = "umap", n_components: int = 3, n_neighbors
         raise ValueError(f"unknown reduction method {method!r}; choose one of {REDUCERS}")
     x = _features(h, "h", min_rows=2, dtype=np.float32)
     n_components = _positive_int(n_components, "n_components")
+    if method in ("pca", "tsne"):
+        if n_neighbors is not None:
+            raise ValueError(f"{method} takes no n_neighbors (t-SNE's analogue is perplexity=...)")
+        if method == "pca":
+            from sklearn.decomposition import PCA
+            return PCA(n_components, random_state=seed, **options).fit_transform(x).astype(np.float32)
+        from sklearn.manifold import TSNE
+        options.setdefault("perplexity", min(30.0, (x.shape[0] - 1) / 3))
+        return TSNE(n_components, init="pca", random_state=seed, **options).fit_transform(x).astype(np.float32)
     n_neighbors = DEFAULT_NEIGHBORS[method] if n_neighbors is None else _positive_int(n_neighbors,
                                                                                       "n_neighbors")
     if n_neighbors >= x.shape[0]:
