@@ -40,8 +40,9 @@ book: $(VENV)/.book
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
+# Two workers on two cores; each notebook kernel runs on one thread (tests/conftest.py).
 test: $(VENV)/.dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 # Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).
 sync: $(VENV)/.dev

@@ -16,7 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "data", "augment", "models", "losses", "train", "embed", "metrics", "analysis", "mi", "plots",
+    "data", "augment", "models", "losses", "train", "embed", "metrics", "analysis", "complexity", "mi", "plots",
     "results", "optim", "nce",
 )
 __all__ = list(_SUBMODULES) + ["__version__"]

@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = Path(__file__).resolve().parent / "offline"
+KERNEL_THREADS = os.environ.get("LABFREE_KERNEL_THREADS", "1")  # CPU threads per notebook kernel
 
 # One numba JIT cache and one dataset cache for every process of the run (umap compiles once).
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
@@ -20,6 +21,11 @@ def offline_kernel_env() -> None:
     paths = [str(OFFLINE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     os.environ["LABFREE_OFFLINE"] = "1"
+    # The suite runs two workers on two cores (pytest -n 2), so each kernel gets one thread: torch's,
+    # and the OpenMP/BLAS pools of numba (UMAP) and scikit-learn, whose idle spinning workers
+    # otherwise stall torch on an oversubscribed CPU (measured: a 0.9 s probe took 29 s after UMAP).
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = KERNEL_THREADS
 
 
 @pytest.fixture(scope="session")
