@@ -7,6 +7,7 @@ is switched off; the executed copies land in ``_build/papermill/`` for inspectio
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ NOTEBOOKS = sorted(
     if ".ipynb_checkpoints" not in p.parts and "student" not in p.parts
 )
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+KERNEL_THREADS = os.environ.get("LABFREE_KERNEL_THREADS", "1")  # as tests/conftest.py
 
 
 def _colab_module():
@@ -37,6 +39,13 @@ def _colab_module():
 
 def _code_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _parameters_cell(path: Path):
+    cells = [c for c in _code_cells(nbformat.read(path, as_version=4))
+             if "parameters" in c.metadata.get("tags", [])]
+    assert cells, f"{path.name} has no cell tagged parameters"
+    return cells[0]
 
 
 def test_there_are_chapters() -> None:
@@ -122,4 +131,7 @@ def test_kernels_are_offline(offline_kernels, tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
 def test_notebook_runs(offline_kernels, path: Path) -> None:
     """Each chapter runs top to bottom in the CI profile, offline; its own asserts check its claims."""
-    _run(path, EXECUTED / path.relative_to(ROOT / "notebooks"), profile="ci")
+    parameters = {"profile": "ci"}
+    if re.search(r"^threads = \d+", "".join(_parameters_cell(path).source), re.M):
+        parameters["threads"] = int(KERNEL_THREADS)
+    _run(path, EXECUTED / path.relative_to(ROOT / "notebooks"), **parameters)
