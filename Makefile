@@ -36,8 +36,11 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PIP) install -q -e '.[dev]'
 	touch $@
 
+# Chapters run one after another on one thread each (OpenMP/BLAS pools too): on a small CPU, idle
+# spinning pool workers stalled torch for minutes.
 book: $(VENV)/.book
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
+		$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 # Two workers on two cores; each notebook kernel runs on one thread (tests/conftest.py).
