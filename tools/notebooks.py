@@ -74,17 +74,18 @@ def stale() -> list[tuple[Path, Path]]:
     return out
 
 
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless it already holds exactly that; whether it wrote."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
 def sync() -> list[Path]:
     """Write every stale twin; return the paths written."""
-    written = []
-    for source in sources():
-        target = twin(source)
-        text = render(source)
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            written.append(target)
-    return written
+    return [twin(s) for s in sources() if write_if_changed(twin(s), render(s))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,14 +125,9 @@ def stale() -> list[Path]:
 
 
 def write() -> list[Path]:
-    written = []
-    for source in assignments():
-        path, text = student_path(source), student_notebook(source)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
-    return written
+    """Write every out-of-date student notebook; return the paths written."""
+    return [student_path(s) for s in assignments()
+            if pairing.write_if_changed(student_path(s), student_notebook(s))]
 
 
 def main(argv: list[str] | None = None) -> int:
