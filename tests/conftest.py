@@ -29,8 +29,10 @@ def offline_kernel_env() -> None:
 
 
 @pytest.fixture(scope="session")
-def offline_kernels() -> None:
+def offline_kernels() -> int:
+    """Kernels started from now on are offline and single-pool; returns their CPU thread count."""
     offline_kernel_env()
+    return int(KERNEL_THREADS)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ is switched off; the executed copies land in ``_build/papermill/`` for inspectio
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
 from pathlib import Path
@@ -27,7 +26,6 @@ NOTEBOOKS = sorted(
     if ".ipynb_checkpoints" not in p.parts and "student" not in p.parts
 )
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
-KERNEL_THREADS = os.environ.get("LABFREE_KERNEL_THREADS", "1")  # as tests/conftest.py
 
 
 def _colab_module():
@@ -129,9 +127,9 @@ def test_kernels_are_offline(offline_kernels, tmp_path: Path) -> None:
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
-def test_notebook_runs(offline_kernels, path: Path) -> None:
+def test_notebook_runs(offline_kernels: int, path: Path) -> None:
     """Each chapter runs top to bottom in the CI profile, offline; its own asserts check its claims."""
     parameters = {"profile": "ci"}
     if re.search(r"^threads = \d+", "".join(_parameters_cell(path).source), re.M):
-        parameters["threads"] = int(KERNEL_THREADS)
+        parameters["threads"] = offline_kernels  # the kernel's thread count (tests/conftest.py)
     _run(path, EXECUTED / path.relative_to(ROOT / "notebooks"), **parameters)
