@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "data", "augment", "models", "losses", "train", "embed", "metrics", "analysis", "complexity", "mi", "plots",
-    "results", "optim", "nce",
+    "results", "optim", "nce", "precision", "evaluation", "chapter", "profiles",
 )
 __all__ = list(_SUBMODULES) + ["__version__"]
 

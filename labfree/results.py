@@ -14,6 +14,7 @@ commit, the date and the wall time beside the numbers, so a reader can tell wher
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -23,7 +24,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+ENVIRONMENT_VARIABLE = "LABFREE_RESULTS"
+
+
+def results_dir() -> Path:
+    """Where records are read and written: ``$LABFREE_RESULTS`` if set; else the checkout's
+    ``results/`` when the package runs from a clone of the repository (the committed records);
+    else a user cache directory (``~/.cache/labfree/results``), so that an installed package
+    (pip, Colab) never writes into site-packages."""
+    if os.environ.get(ENVIRONMENT_VARIABLE):
+        return Path(os.environ[ENVIRONMENT_VARIABLE]).expanduser()
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "results").is_dir():
+        return _CHECKOUT / "results"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "labfree" / "results"
+
+
+RESULTS_DIR = results_dir()  # as resolved at import; functions call results_dir() afresh
 
 
 @dataclass
@@ -45,7 +63,7 @@ def timer() -> Iterator[Timer]:
 
 def git_commit(cwd: Path | None = None) -> str:
     """The current commit (with ``-dirty`` if the tree has changes), or ``"unknown"`` outside git."""
-    cwd = cwd or RESULTS_DIR.parent
+    cwd = cwd or _CHECKOUT
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
@@ -64,15 +82,31 @@ def device_name(device: Any = None) -> str:
         torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"CPU ({cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def provenance(device: Any = None, wall_time_s: float | None = None, **extra: Any) -> dict[str, Any]:
     """Where and when a result was produced."""
     import torch
 
+    from labfree import precision
+
     record = {
         "device": device_name(device),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "precision": precision.describe(device or ("cuda" if torch.cuda.is_available() else "cpu")),
         "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
@@ -89,29 +123,32 @@ def save(name: str, data: Any, *, wall_time_s: float | None = None, device: Any 
     """Write ``data`` (anything JSON can hold) with its provenance to ``results/<name>.json``."""
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"result name must be a plain file stem like 'simclr_shapes_full', got {name!r}")
-    path = Path(directory or RESULTS_DIR) / f"{name}.json"
+    path = Path(directory or results_dir()) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"name": name, "provenance": provenance(device, wall_time_s, **extra), "data": data}
-    path.write_text(json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
-    return path
+    return write(record, path)
 
 
 def write(record: dict[str, Any], path: Path | str) -> Path:
     """Write a benchmark record (already holding its ``provenance``) as JSON to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=_jsonable) + "\n")
+    text = json.dumps(record, indent=2, default=_jsonable) + "\n"
+    partial = path.with_name(f".{path.name}.partial")  # a killed write never leaves half a record
+    partial.write_text(text)
+    os.replace(partial, path)
     return path
 
 
 def load(name: str, *, directory: Path | str | None = None) -> dict[str, Any]:
     """Read a result written by :func:`save`; a clear error names the file and how to produce it."""
-    path = Path(directory or RESULTS_DIR) / f"{name}.json"
+    path = Path(directory or results_dir()) / f"{name}.json"
     if not path.is_file():
         available = sorted(p.stem for p in path.parent.glob("*.json"))
         raise FileNotFoundError(
-            f"no result {name!r} at {path}; results are produced by the chapter's full profile "
-            f"(profile='full' on a GPU). Available: {available or 'none'}"
+            f"no result {name!r} at {path}; records are produced by a chapter's reference or "
+            f"full profile (python -m tools.run_profiles --profile reference CHAPTER). "
+            f"Available: {available or 'none'}"
         )
     return json.loads(path.read_text())
 

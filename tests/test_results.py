@@ -33,7 +33,7 @@ def test_timer_measures_the_block() -> None:
 
 def test_missing_result_says_how_to_make_it(tmp_path) -> None:
     results.save("present", {"x": 1}, directory=tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"profile='full'.*present"):
+    with pytest.raises(FileNotFoundError, match=r"reference or full profile.*tools.run_profiles.*present"):
         results.load("absent", directory=tmp_path)
 
 

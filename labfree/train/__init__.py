@@ -34,7 +34,7 @@ call the callbacks and write a checkpoint with everything needed to resume bit-e
 
 from __future__ import annotations
 
-from .callbacks import probe_callback
+from .callbacks import KeepInitial, probe_callback
 from .checkpoints import load_checkpoint, load_model
 from .config import (
            ABLATIONS,
@@ -49,6 +49,6 @@ from .model import SSLModel, build_model
 from .step import loss_step, train_step
 
 __all__ = ["TrainConfig", "SSLModel", "build_model", "loss_step", "train_step", "train", "TrainResult",
-           "TrainState", "TrainingDiverged", "CollapseWarning", "seed_everything", "probe_callback",
+           "TrainState", "TrainingDiverged", "CollapseWarning", "seed_everything", "probe_callback", "KeepInitial",
            "load_checkpoint", "load_model", "METHOD_CHOICES", "ABLATIONS",
            "SUPERVISED_RECIPE", "view_augmentations"]

@@ -32,3 +32,21 @@ def probe_callback(train_set: Any, test_set: Any, *, linear: bool = True, knn: b
         return out
 
     return callback
+
+
+class KeepInitial:
+    """A milestone callback that keeps a frozen copy of the model at epoch 0, before the first
+    step: the random encoder a run starts from, to compare the trained one with::
+
+        initial = train.KeepInitial()
+        result = train.train(config, shapes, callbacks=[initial])
+        initial.model.encoder      # the same weights as result.model's at initialisation
+    """
+
+    def __init__(self) -> None:
+        self.model: Any = None
+
+    def __call__(self, state: TrainState) -> None:
+        if state.epoch == 0:
+            import copy
+            self.model = copy.deepcopy(state.model).eval().requires_grad_(False)

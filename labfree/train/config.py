@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from labfree import augment, models
+from labfree import augment, models, precision
 from labfree.losses import METHODS
 from labfree.optim import OPTIMIZERS, SCHEDULES
 
@@ -57,8 +57,11 @@ class TrainConfig:
             predictor (the loss compares projections, ``p = z``); ``"ema"`` replaces the momentum
             target by the online network itself at every step (``tau = 0``, still no gradient).
             SimSiam's stop-gradient is a loss keyword: ``loss_kwargs={"stop_gradient": False}``.
-        device: default CUDA when available. amp: bf16 autocast (CUDA only).
-        channels_last: NHWC memory layout (CUDA only). compile: ``torch.compile`` the modules.
+        device: default CUDA when available.
+        amp: bf16 autocast; ``"auto"`` turns it on where the device multiplies bf16 natively
+            (CUDA, or a CPU with AVX-512-BF16/AMX; :func:`labfree.precision.bf16_native`).
+        channels_last: NHWC memory layout; ``"auto"`` follows ``amp``.
+        compile: ``torch.compile`` the modules.
         seed: seeds initialisation, batch order and augmentation.
         milestone_every, milestone_at: milestone epochs besides 0 and the last.
         checkpoint_dir: where milestone checkpoints go (``epoch_0005.pt``); ``None`` writes none.
@@ -88,8 +91,8 @@ class TrainConfig:
     queue_length: int | None = None
     without: tuple[str, ...] = ()
     device: str | None = None
-    amp: bool = True
-    channels_last: bool = True
+    amp: bool | str = "auto"
+    channels_last: bool | str = "auto"
     compile: bool = False
     seed: int = 0
     milestone_every: int | None = None
@@ -115,6 +118,8 @@ class TrainConfig:
             "device": "cuda" if torch.cuda.is_available() else "cpu",
         }
         config = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None})
+        config.amp, config.channels_last = precision.resolve(config.amp, config.channels_last,
+                                                             config.device)
         config.momentum = tuple(config.momentum)
         config.milestone_at = tuple(sorted(set(config.milestone_at)))
         config.without = tuple(config.without)

@@ -78,7 +78,7 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
     config = config.resolved(getattr(data, "name", None))
     device = torch.device(config.device)
     on_cuda = device.type == "cuda"
-    amp, channels_last = config.amp and on_cuda, config.channels_last and on_cuda
+    amp, channels_last = config.amp, config.channels_last  # resolved for the device
     seed_everything(config.seed)
     images, labels = data.images.to(device), data.labels.to(device)  # once, as uint8
     n, batch_size = images.shape[0], config.batch_size

@@ -1,0 +1,1 @@
+"""Developer tools: pairing notebooks, student versions, profile runs (python -m tools.X)."""
