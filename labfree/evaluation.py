@@ -60,3 +60,52 @@ def probe_features(h_train: Any, y_train: Any, h_test: Any, y_test: Any, *,
         return metrics.linear_probe(*args, epochs=100, lr=3e-3, weight_decay=WEIGHT_DECAY,
                                     device=device, seed=seed)
     return metrics.knn_classify(*args, k=min(KNN_K, len(train_set)), device=device)
+
+
+def spread(x: Any) -> float:
+    """How far the rows of ``x`` (``(n, d)``) are spread over the unit sphere: ``sqrt(d)`` times
+    the training step's collapse measure (the mean per-dimension std of the L2-normalised rows,
+    ``embedding_std`` in a run's history). About 1 when spread evenly, 0 when every row is the
+    same point."""
+    from labfree.train.step import _embedding_std
+
+    x = torch.as_tensor(x)
+    return float(_embedding_std(x) * x.shape[1] ** 0.5)
+
+
+def mean_abs_correlation(x: Any) -> float:
+    """The mean absolute Pearson correlation between pairs of columns of ``x`` (``(n, d)``): 0 for
+    decorrelated dimensions, 1 for copies of one; constant columns are left out (NaN when every
+    column is constant: a collapsed embedding has no correlations to measure)."""
+    import numpy as np
+
+    x = torch.as_tensor(x).detach().double().cpu().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.corrcoef(x.T)
+    off_diagonal = np.abs(correlation[~np.eye(x.shape[1], dtype=bool)])
+    if np.isnan(off_diagonal).all():
+        return float("nan")
+    return float(np.nanmean(off_diagonal))
+
+
+def assess(model: nn.Module, train_set: Any, test_set: Any, *,
+           device: torch.device | str | None = None) -> dict[str, float]:
+    """A self-supervised model (``.encoder`` and ``.projector``) in four numbers on the test set:
+    the ``"probe accuracy"`` of :func:`probe` on the encoder's ``h``, the :func:`spread` of ``h``
+    and of the projections ``z = projector(h)``, and the ``"mean |correlation| of z"``
+    (:func:`mean_abs_correlation`). The model's training flags are restored afterwards."""
+    h_train, h_test = features(model.encoder, train_set, test_set, device=device)
+    head = model.projector
+    modes = {module: module.training for module in head.modules()}
+    home = _embed.module_device(head)
+    try:
+        head.eval()
+        with torch.no_grad():
+            z = head(h_test.to(home)).float().cpu()
+    finally:
+        for module, mode in modes.items():
+            module.train(mode)
+    accuracy = probe_features(h_train, train_set.labels, h_test, test_set.labels,
+                              device=device).accuracy
+    return {"probe accuracy": accuracy, "spread of h": spread(h_test), "spread of z": spread(z),
+            "mean |correlation| of z": mean_abs_correlation(z)}
