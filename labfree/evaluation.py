@@ -59,7 +59,7 @@ def probe_features(h_train: Any, y_train: Any, h_test: Any, y_test: Any, *,
     if protocol == "adam":
         return metrics.linear_probe(*args, epochs=100, lr=3e-3, weight_decay=WEIGHT_DECAY,
                                     device=device, seed=seed)
-    return metrics.knn_classify(*args, k=min(KNN_K, len(train_set)), device=device)
+    return metrics.knn_classify(*args, k=min(KNN_K, len(y_train)), device=device)
 
 
 def spread(x: Any) -> float:

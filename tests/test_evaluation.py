@@ -62,3 +62,18 @@ def test_spread_is_the_training_steps_measure_times_sqrt_d() -> None:
     z = torch.randn(300, 32)
     assert evaluation.spread(z) == pytest.approx(float(_embedding_std(z)) * math.sqrt(32))
     assert 0.9 < evaluation.spread(z) < 1.1  # an isotropic cloud is spread over the sphere
+
+
+@pytest.mark.parametrize("protocol", evaluation.PROTOCOLS)
+def test_every_probe_protocol_separates_separable_data(protocol: str) -> None:
+    torch.manual_seed(0)
+    train_set, test_set = separable(200, seed=1), separable(100, seed=2)
+    encoder = nn.Flatten()  # the raw pixels: each class lights its own quadrant
+    result = evaluation.probe(encoder, train_set, test_set, protocol=protocol)
+    assert result.accuracy == 1.0
+
+
+def test_unknown_probe_protocol_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown probe protocol 'svm'.*'lbfgs', 'adam', 'knn'"):
+        evaluation.probe_features(torch.zeros(4, 2), [0, 1, 0, 1], torch.zeros(4, 2), [0, 1, 0, 1],
+                                  protocol="svm")
