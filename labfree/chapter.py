@@ -52,12 +52,14 @@ class Settings(dict):
 @dataclass
 class Shown:
     """The record a chapter draws: its ``data``, where it came from (``source``: ``"reference"``,
-    ``"full"`` or ``"this run"``), a one-line ``label`` and the record's ``provenance``."""
+    ``"full"`` or ``"this run"``), a one-line ``label``, the record's ``provenance`` and the
+    profile ``settings`` the data were made with (draw with these, not the running profile's)."""
 
     data: dict[str, Any]
     source: str
     label: str
     provenance: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Chapter:
     threads: int
     device: str
     started: float = field(default_factory=time.perf_counter)
+    cpu_started: float = field(default_factory=time.process_time)
 
     @property
     def record_name(self) -> str:
@@ -85,9 +88,10 @@ class Chapter:
         provenance and settings; the CI profile saves nothing (its numbers are on the page)."""
         if self.profile not in RECORDED_PROFILES:
             return None
+        cpu_time_s = round(time.process_time() - self.cpu_started, 1)  # this process, all threads
         return results.save(self.record_name, dict(data), wall_time_s=self.elapsed(),
-                            device=self.device, profile=self.profile, seed=self.seed,
-                            threads=self.threads, settings=self.settings, **extra)
+                            cpu_time_s=cpu_time_s, device=self.device, profile=self.profile,
+                            seed=self.seed, threads=self.threads, settings=self.settings, **extra)
 
     def committed(self, profile: str) -> dict[str, Any] | None:
         """The committed record of ``profile`` if it exists and was made with the profile's
@@ -110,13 +114,20 @@ class Chapter:
         if self.profile not in RECORDED_PROFILES:
             for profile in SHOWN_ORDER:
                 if profile in profiles.get(self.name) and (record := self.committed(profile)):
-                    shown = Shown(record["data"], profile, describe(record), record["provenance"])
+                    shown = Shown(record["data"], profile, describe(record), record["provenance"],
+                                  Settings(record["provenance"]["settings"]))
                     print(f"Shown: the {shown.label}.")
                     return shown
         label = f"{self.profile} profile, this run"
         print(f"Shown: the {label} ({self.device}, {self.threads} thread(s)).")
-        return Shown(dict(this_run), "this run", label)
+        return Shown(dict(this_run), "this run", label, settings=self.settings)
 
+
+    def is_record(self, shown: Shown) -> bool:
+        """Whether ``shown`` is a record of a recorded profile (the committed reference or full
+        record, or this run when it runs in one): the data that a chapter's claims about its
+        study are checked on. A CI run shown for want of a record is not."""
+        return shown.source in RECORDED_PROFILES or self.profile in RECORDED_PROFILES
 
     def check(self, claims: Mapping[str, bool], *, profiles: tuple[str, ...] = ("ci",)) -> None:
         """:func:`check` the claims of a run calibrated for ``profiles`` (by default the CI
