@@ -7,8 +7,8 @@ and UMAP pictures.
 """
 
 # one thread of a CPU with native bf16: 6 methods x 2 seeds x 10 epochs of 10 000 shapes at about
-# 7 s an epoch (6 s SimCLR to 8 s MoCo-v2, measured as CPU time), 18 probes, the pictures
-MINUTES = {"reference": 17}
+# 7 s an epoch (6 s SimCLR to 8 s MoCo-v2, measured as CPU time), 14 probes, the pictures
+MINUTES = {"reference": 16}
 
 _NARROW = {  # narrow heads for a small CNN with 128-dimensional features
     "simclr": {"projector_kwargs": {"hidden_dim": 128, "out_dim": 64}},
@@ -29,7 +29,7 @@ PROFILES = {
                    "augment": "simclr_cifar", "epochs": 5, "batch_size": 128, "amp": False},
         "heads": _NARROW,
     },
-    # about 17 minutes on one thread of a bf16 CPU: width-16 CNN on all 10 000 training shapes,
+    # about 16 minutes on one thread of a bf16 CPU: width-16 CNN on all 10 000 training shapes,
     # the thesis' shapes stack, 10 epochs per method at batch 256, two training seeds, heads twice
     # as wide as the CI profile's (512-wide for VICReg and Barlow Twins)
     "reference": {
