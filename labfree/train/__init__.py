@@ -15,8 +15,9 @@ The data set moves to the device once, as ``uint8``; each epoch draws a permutat
 generator, slices batches on the device (dropping the last short one) and augments each image of a
 batch with its own random parameters there (:mod:`labfree.augment`): no ``DataLoader``, no workers.
 
-A step (:func:`train_step`) runs the forward pass under bf16 autocast (CUDA only), the loss in
-float32 (:func:`loss_step`), the backward pass, the optimiser and schedule, then the momentum
+A step (:func:`train_step`) runs the forward pass under bf16 autocast (``amp="auto"``: CUDA, or a
+CPU with native bf16; :mod:`labfree.precision`), the loss in float32 (:func:`loss_step`), the
+backward pass, the optimiser and schedule, then the momentum
 target's EMA (MoCo, BYOL) and MoCo's enqueue. MoCo-v2's loss is symmetrised,
 ``(L(q1, k2) + L(q2, k1)) / 2``, as the other five losses are by construction; its queue receives
 one key per image (view 2's), so it spans ``queue_length / batch_size`` steps as in the original.
