@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,9 +84,9 @@ def run_one(chapter: str, profile: str, out: Path, threads: int) -> Outcome:
 
 
 def tree_is_dirty() -> bool:
-    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()
-    return bool(changed)
+    from labfree import results
+
+    return results.git_commit(ROOT).endswith("-dirty")  # the same test the provenance applies
 
 
 def main(argv: list[str] | None = None) -> int:
