@@ -43,8 +43,10 @@ book: $(VENV)/.book
 		$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
-# Two workers on two cores; each notebook kernel runs on one thread (tests/conftest.py).
+# Lint first (book/ and notebooks/ are not linted yet), then two workers on two cores; each notebook
+# kernel runs on one thread (tests/conftest.py).
 test: $(VENV)/.dev
+	$(PY) -m ruff check labfree tools tests
 	$(PY) -m pytest -n 2
 
 # Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).

@@ -20,8 +20,9 @@ Plot helpers live here, next to the analysis they draw.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -204,7 +205,7 @@ class SignificanceTable:
                      f"negative correlation (p < {self.level:g}); unmarked: not significant.")
         return "\n".join(lines)
 
-    def styled(self, digits: int = 2) -> "pd.io.formats.style.Styler":
+    def styled(self, digits: int = 2) -> pd.io.formats.style.Styler:
         """A pandas Styler in Table 4.1's colours: grey not significant, black positive, red
         negative."""
         shown = self.r.rename(index=_name)

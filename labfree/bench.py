@@ -31,14 +31,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from labfree import augment, data, train
+from labfree import augment, data, results, train
 from labfree.optim import build_optimizer, build_scheduler
-from labfree import results
 from labfree.results import provenance
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -204,7 +204,7 @@ def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", 
               batch_size * steps)
 
     import torchvision
-    del batches  # shuts the workers down
+    batches = None  # drops the last reference to the loader's iterator: shuts the workers down
     return {
         "benchmark": "training throughput (source images per second)",
         "method": method, "encoder": encoder, "batch_size": batch_size, "size": size,

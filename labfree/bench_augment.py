@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from labfree import augment
-from labfree import results
+from labfree import augment, results
 from labfree.results import provenance
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)

@@ -31,7 +31,8 @@ to the solver's floating-point arithmetic on small integer coefficients.
     consistent_orders(inequalities, precedence=(), nonnegative=True) -> ["ACBDFE", ...]  # of the 720
     violations(inequalities, order, precedence=()) -> the inequalities the hypothesis contradicts
     conflict(inequalities, order, precedence=()) -> a minimal set of inequalities it cannot meet together
-    implies(harder, easier, order=None, precedence=(), given=()) -> whether the hypothesis forces harder > easier
+    implies(harder, easier, order=None, precedence=(), given=())
+        -> whether the hypothesis forces harder > easier
     check(difficulty, order=THESIS_ORDER, precedence=THESIS_PRECEDENCE) -> Verdict
 """
 

@@ -65,7 +65,8 @@ _NU_RTOL = 1e-6
 
 def _check_nu(nu: float) -> float:
     if isinstance(nu, bool) or not (isinstance(nu, numbers.Real) and math.isfinite(nu) and nu > 0):
-        raise ValueError(f"nu (noise samples per data sample, T_n / T_d) must be a positive finite number; got {nu!r}.")
+        raise ValueError("nu (noise samples per data sample, T_n / T_d) must be a positive finite number; "
+                         f"got {nu!r}.")
     return float(nu)
 
 
@@ -84,7 +85,8 @@ def _as_vector(name: str, values: ArrayLike | Tensor) -> Tensor:
         t = t.to(DTYPE)
     if t.ndim != 1 or t.numel() == 0:
         raise ValueError(
-            f"{name} must be a non-empty 1-D array of log-densities, one per sample; got shape {tuple(t.shape)}."
+            f"{name} must be a non-empty 1-D array of log-densities, one per sample; "
+            f"got shape {tuple(t.shape)}."
         )
     if not bool(torch.isfinite(t).all()):
         raise ValueError(
@@ -211,7 +213,8 @@ class UnnormalisedGaussian(nn.Module):
         self.register_buffer("_cols", torch.tril_indices(dim, dim, offset=-1)[1], persistent=False)
 
     @classmethod
-    def from_moments(cls, mean: ArrayLike, covariance: ArrayLike, c: float | None = None) -> UnnormalisedGaussian:
+    def from_moments(cls, mean: ArrayLike, covariance: ArrayLike,
+                     c: float | None = None) -> UnnormalisedGaussian:
         """A model with the given mean and covariance; ``c=None`` sets the normalising value."""
         mu = np.atleast_1d(np.asarray(mean, dtype=np.float64))
         cov = np.atleast_2d(np.asarray(covariance, dtype=np.float64))
@@ -244,7 +247,8 @@ class UnnormalisedGaussian(nn.Module):
 
     def normalising_c(self) -> Tensor:
         r"""The :math:`c` that would normalise the current :math:`\mu, \Lambda`:
-        :math:`\tfrac12\log\det\Lambda - \tfrac d2\log 2\pi = \sum_i \text{log\_diag}_i - \tfrac d2\log 2\pi`."""
+        :math:`\tfrac12\log\det\Lambda - \tfrac d2\log 2\pi
+        = \sum_i \text{log\_diag}_i - \tfrac d2\log 2\pi`."""
         return self.log_diag.sum() - 0.5 * self.dim * math.log(2 * math.pi)
 
     def parameter_names(self) -> tuple[str, ...]:
@@ -424,7 +428,8 @@ def fit_nce(
         objective = -float(loss())
         if not math.isfinite(objective):
             raise RuntimeError("NCE diverged (non-finite objective); lower lr or use optimizer='lbfgs'.")
-        return GaussianFit(model.mean.numpy().copy(), model.covariance().numpy(), float(model.c), objective, "nce")
+        return GaussianFit(model.mean.numpy().copy(), model.covariance().numpy(), float(model.c), objective,
+                           "nce")
 
 
 def _start_at_noise(noise_dist: Distribution, dim: int) -> UnnormalisedGaussian:
@@ -447,7 +452,8 @@ def fit_mle(data: ArrayLike | Tensor) -> GaussianFit:
     log-likelihood :math:`-\tfrac d2 - \log Z`."""
     x = _as_points(data, None, "data").numpy()
     if x.shape[0] < x.shape[1] + 1:
-        raise ValueError(f"fit_mle needs more points than dimensions for a full-rank covariance; got {x.shape}.")
+        raise ValueError("fit_mle needs more points than dimensions for a full-rank covariance; "
+                         f"got {x.shape}.")
     mean = x.mean(axis=0)
     cov = np.atleast_2d(np.cov(x, rowvar=False, bias=True))
     log_z = gaussian_log_normaliser(cov)

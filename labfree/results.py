@@ -18,11 +18,12 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 _CHECKOUT = Path(__file__).resolve().parents[1]
 ENVIRONMENT_VARIABLE = "LABFREE_RESULTS"

@@ -44,7 +44,7 @@ def test_gpu_profiles_need_a_gpu() -> None:
 
 def test_unknown_settings_name_the_known_ones() -> None:
     with pytest.raises(AttributeError, match="has no setting 'epochz'.*'n_train'"):
-        chapter.setup("simclr", "ci").settings.epochz
+        _ = chapter.setup("simclr", "ci").settings.epochz
 
 
 def test_check_counts_claims_and_names_the_failed_ones(capsys) -> None:

@@ -9,7 +9,6 @@ from torch import nn
 
 from labfree.embed import embed, pool_features
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

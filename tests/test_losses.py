@@ -518,7 +518,7 @@ def test_unknown_method_lists_choices():
         L.method("swav")
 
 
-# ------------------------------------------------------------------ deep metric learning: triplet, tuple, N-pair
+# ------------------------------------------------------------- deep metric learning: triplet, tuple, N-pair
 
 def naive_triplet(a, p, n, margin, squared):
     total = 0.0
@@ -545,7 +545,8 @@ def naive_npair(a, p, temperature=1.0):
     total = 0.0
     for i in range(n):
         s_pos = float(a[i] @ p[i])
-        total += math.log(1 + sum(math.exp((float(a[i] @ p[j]) - s_pos) / temperature) for j in range(n) if j != i))
+        others = (math.exp((float(a[i] @ p[j]) - s_pos) / temperature) for j in range(n) if j != i)
+        total += math.log(1 + sum(others))
     return total / n
 
 

@@ -20,7 +20,6 @@ from sklearn.metrics import silhouette_score
 
 from labfree import metrics as M
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -116,7 +116,8 @@ def test_small_vit_parameter_count():
     dim, depth, heads, p, hidden = 32, 2, 4, 4, 64
     model = M.small_vit(dim=dim, depth=depth, heads=heads, patch_size=p, mlp_ratio=2.0, image_size=28)
     embed = 3 * p * p * dim + dim + dim + (1 + 7 * 7) * dim           # patches, cls token, positions
-    block = 4 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim)
+    block = (4 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim)
+             + (dim * hidden + hidden) + (hidden * dim + dim))
     assert sum(q.numel() for q in model.parameters()) == embed + depth * block + 2 * dim == 20_352
 
 

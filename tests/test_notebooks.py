@@ -77,9 +77,12 @@ def test_chapter_structure(path: Path) -> None:
     assert "google.colab" in install.source and f"git+{repo}" in install.source, (
         f"{path.name}: the first code cell must install labfree from {repo} in Colab"
     )
-    assert "remove-cell" in install.metadata.get("tags", []), f"{path.name}: hide the install cell (tag remove-cell)"
-    assert "parameters" in params.metadata.get("tags", []), f"{path.name}: second code cell must be tagged parameters"
-    assert re.search(r'^profile\s*=\s*"ci"', params.source, re.M), f'{path.name}: parameters must set profile = "ci"'
+    assert "remove-cell" in install.metadata.get("tags", []), \
+        f"{path.name}: hide the install cell (tag remove-cell)"
+    assert "parameters" in params.metadata.get("tags", []), \
+        f"{path.name}: second code cell must be tagged parameters"
+    assert re.search(r'^profile\s*=\s*"ci"', params.source, re.M), \
+        f'{path.name}: parameters must set profile = "ci"'
     assert all(not c.outputs for c in cells), f"{path.name}: notebooks are stored without outputs"
 
 
@@ -93,7 +96,8 @@ def test_colab_link_targets_exist(source: Path) -> None:
                           notebook.relative_to(ROOT).as_posix())
     org_repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
     assert url == (f"https://colab.research.google.com/github/{org_repo}/blob/"
-                   f"{CONFIG['repository']['branch']}/notebooks/{notebook.relative_to(ROOT / 'notebooks').as_posix()}")
+                   f"{CONFIG['repository']['branch']}/notebooks/"
+                   f"{notebook.relative_to(ROOT / 'notebooks').as_posix()}")
     assert (ROOT / url.split(f"/blob/{CONFIG['repository']['branch']}/", 1)[1]).is_file()
 
 
@@ -101,10 +105,12 @@ def _run(path: Path, out: Path, **parameters) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
-                                   kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False)
+                                   kernel_name="python3", progress_bar=False,
+                                   request_save_on_cell_execute=False)
     except papermill.PapermillExecutionError as error:
         pytest.fail(f"{path.relative_to(ROOT)} failed in cell {error.cell_index} "
-                    f"(executed copy: {out.relative_to(ROOT)}):\n{error.ename}: {error.evalue}", pytrace=False)
+                    f"(executed copy: {out.relative_to(ROOT)}):\n{error.ename}: {error.evalue}",
+                    pytrace=False)
 
 
 def test_kernels_are_offline(offline_kernels, tmp_path: Path) -> None:
@@ -113,9 +119,11 @@ def test_kernels_are_offline(offline_kernels, tmp_path: Path) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
         "import socket, urllib.request, urllib.error\n"
-        "try:\n    urllib.request.urlopen('https://example.com', timeout=5)\n    raise SystemExit('reached the network')\n"
+        "try:\n    urllib.request.urlopen('https://example.com', timeout=5)\n"
+        "    raise SystemExit('reached the network')\n"
         "except urllib.error.URLError as e:\n    assert 'blocked' in str(e.reason), e\n"
-        "try:\n    socket.create_connection(('93.184.216.34', 80), timeout=5)\n    raise SystemExit('connected')\n"
+        "try:\n    socket.create_connection(('93.184.216.34', 80), timeout=5)\n"
+        "    raise SystemExit('connected')\n"
         "except ConnectionRefusedError as e:\n    assert 'blocked' in str(e), e\n"
         "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.close()  # loopback stays usable\n"
     )]

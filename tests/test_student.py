@@ -13,8 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import notebooks as pairing  # noqa: E402  (tools/notebooks.py)
 import student  # noqa: E402  (tools/student.py)
+
+import notebooks as pairing  # noqa: E402  (tools/notebooks.py)
 
 ASSIGNMENTS = student.assignments()
 

@@ -95,7 +95,8 @@ def test_vicreg_without_variance_term_collapses(shapes, shapes_test):
     threshold = 0.4 / math.sqrt(128)
     assert collapse_warnings and "collapsing" in str(collapse_warnings[-1].message)
     assert not normal_warnings
-    assert collapsed.history[-1]["embedding_std"] < threshold < min(h["embedding_std"] for h in normal.history)
+    normal_std = min(h["embedding_std"] for h in normal.history)
+    assert collapsed.history[-1]["embedding_std"] < threshold < normal_std
     assert collapsed.history[-1]["variance"] > 0.95 and normal.history[-1]["variance"] < 0.8
     assert set(normal.history[-1]) >= {"invariance", "variance", "covariance"}
     assert normal.milestones[-1]["probe_accuracy"] - collapsed.milestones[-1]["probe_accuracy"] > 0.02
@@ -211,7 +212,8 @@ def test_nan_embeddings_stop_training(tiny):
         state.model.encoder.register_forward_hook(lambda module, args, out: out * float("nan"))
 
     for method in ("simclr", "supervised"):
-        with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1 of 4 \(lr [0-9.e-]+\).*lower learning rate"):
+        match = r"epoch 1, step 1 of 4 \(lr [0-9.e-]+\).*lower learning rate"
+        with pytest.raises(TrainingDiverged, match=match):
             train.train(config(method), tiny, callbacks=[poison])
 
 
@@ -281,7 +283,8 @@ def test_simsiam_stop_gradient_is_a_loss_switch():
     assert z.grad is not None and z.grad.abs().sum() > 0
 
 
-@pytest.mark.filterwarnings("ignore::labfree.train.CollapseWarning")  # the odd pairing collapses, as it should
+# the odd pairing collapses, as it should
+@pytest.mark.filterwarnings("ignore::labfree.train.CollapseWarning")
 def test_positives_pair_each_image_with_a_given_partner(tiny):
     """Without augmentation, ordinary pairs are identical images and SimCLR's loss falls fast. With
     every image paired to image 0, all views 2 of a batch are the same image: no view 1 can single

@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="run although the tree has uncommitted changes (records say -dirty)")
     parser.add_argument("--list", action="store_true", help="list chapters, estimates and records")
-    parser.add_argument("--out", type=Path, default=None, help="executed notebooks (default _build/<profile>)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="executed notebooks (default _build/<profile>)")
     args = parser.parse_args(argv)
 
     available = profiles.chapters(args.profile)

@@ -119,7 +119,8 @@ def student_notebook(source: Path) -> str:
 def stale() -> list[Path]:
     """Student notebooks missing or differing from what their sources give, and orphans."""
     expected = {student_path(s): s for s in assignments()}
-    out = [p for p, s in expected.items() if not p.exists() or p.read_text(encoding="utf-8") != student_notebook(s)]
+    out = [p for p, s in expected.items()
+           if not p.exists() or p.read_text(encoding="utf-8") != student_notebook(s)]
     out += [p for p in sorted(STUDENT.glob("*.ipynb")) if p not in expected]
     return out
 
@@ -131,7 +132,8 @@ def write() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report out-of-date student notebooks")
     args = parser.parse_args(argv)
     if args.check:

@@ -36,12 +36,41 @@ import os
 
 import numpy as np
 
-from .core import DATASETS, SPLITS, DatasetNotAvailable, ImageSet, normalize, measure_mean_std, data_root, _check_split
-from .shapes import (SHAPES, SCHEMES, IMAGE_SIZE, THICKNESS, MIN_EDGED, MIN_ROUND, N_TRAIN, N_TEST, SHAPES_MEAN,
-                     SHAPES_STD, MEASURED_SHAPES_MEAN, MEASURED_SHAPES_STD, DATA_VERSION, scheme_table,
-                     scheme_classes, scheme_counts, scheme_labels, possible_shapes, draw_shape, generate_shapes,
-                     shape_streams, _load_shapes)
-from .files import _load_digits, _load_mnist, _load_cifar
+from .core import (
+    DATASETS,
+    SPLITS,
+    DatasetNotAvailable,
+    ImageSet,
+    _check_split,
+    data_root,
+    measure_mean_std,
+    normalize,
+)
+from .files import _load_cifar, _load_digits, _load_mnist
+from .shapes import (
+    DATA_VERSION,
+    IMAGE_SIZE,
+    MEASURED_SHAPES_MEAN,
+    MEASURED_SHAPES_STD,
+    MIN_EDGED,
+    MIN_ROUND,
+    N_TEST,
+    N_TRAIN,
+    SCHEMES,
+    SHAPES,
+    SHAPES_MEAN,
+    SHAPES_STD,
+    THICKNESS,
+    _load_shapes,
+    draw_shape,
+    generate_shapes,
+    possible_shapes,
+    scheme_classes,
+    scheme_counts,
+    scheme_labels,
+    scheme_table,
+    shape_streams,
+)
 
 __all__ = [
     "DATASETS", "SHAPES", "SCHEMES", "SPLITS", "IMAGE_SIZE", "THICKNESS", "MIN_EDGED", "MIN_ROUND",

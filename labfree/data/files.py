@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .core import DatasetNotAvailable, ImageSet, data_root, _finish
+from .core import DatasetNotAvailable, ImageSet, _finish, data_root
 
 # Per-channel statistics of the training sets, as commonly reported for these data sets.
 _MNIST_MEAN, _MNIST_STD = (0.1307,), (0.3081,)

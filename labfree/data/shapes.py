@@ -8,16 +8,16 @@ import os
 import tempfile
 import warnings
 import zipfile
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
 import torch
 
-from .core import ImageSet, data_root, _check_split, _check_n, _SPLIT_ID
+from .core import _SPLIT_ID, ImageSet, _check_n, _check_split, data_root
 
 SHAPES: tuple[str, ...] = ("rectangle", "square", "ellipse", "circle")
 
@@ -117,7 +117,7 @@ def _check_shape(shape: str) -> int:
     return SHAPES.index(shape)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _valid_boxes(shape: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every valid shape as centre-line boxes, grouped by centre.
 

@@ -71,7 +71,8 @@ _THESIS = ("label-free evaluation thesis (seed 000), sec. 4.1.2: ResNet-18L on C
            "one-cycle schedule and momentum cycled 0.85-0.95; batch_size 512 (sec. 3.1.2)")
 _LABFREE_CHOICE = ("the seeds give no CIFAR recipe for this method: loss and head settings follow the "
                    "paper; the SGD recipe reuses the thesis' SimSiam values (lr 0.06, weight decay 5e-4, "
-                   "800 epochs; LARS at lr 0.3 for VICReg and Barlow Twins), a labfree choice, not a published result")
+                   "800 epochs; LARS at lr 0.3 for VICReg and Barlow Twins), a labfree choice, "
+                   "not a published result")
 
 METHODS: Mapping[str, MethodSpec] = MappingProxyType({
     "simclr": MethodSpec(

@@ -40,10 +40,10 @@ one reduction, and :func:`metrics_table` stacks the records of several milestone
 
 from __future__ import annotations
 
+from .clustering import REDUCERS, ami, cosine_kmeans, histogram_entropy, reduce, silhouette
+from .neighbours import KNNResult, knn_anomaly_scores, knn_classify, most_anomalous, roc
 from .probe import ProbeResult, linear_probe, linear_probe_lbfgs
-from .neighbours import KNNResult, knn_classify, knn_anomaly_scores, roc, most_anomalous
-from .clustering import REDUCERS, reduce, cosine_kmeans, ami, silhouette, histogram_entropy
-from .spectrum import eigenspectrum, PowerLawFit, power_law_fit, alpha, ALPHA_FIT_RANGE, effective_rank
+from .spectrum import ALPHA_FIT_RANGE, PowerLawFit, alpha, effective_rank, eigenspectrum, power_law_fit
 from .summary import LABEL_FREE_METRICS, LABELLED_METRICS, label_free_metrics, metrics_table
 
 __all__ = [

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-
 Features = ArrayLike | torch.Tensor
 
 

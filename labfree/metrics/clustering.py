@@ -1,19 +1,22 @@
-"""Label-free pieces on a low-dimensional projection: UMAP/PaCMAP, cosine k-means, AMI, silhouettes, histogram entropy."""
+"""Label-free pieces on a low-dimensional projection.
+
+UMAP/PaCMAP, cosine k-means, AMI, silhouettes, histogram entropy.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-
-from ._checks import Features, _features, _labels, _device, _positive_int
+from ._checks import Features, _device, _features, _labels, _positive_int
 from .neighbours import _METRICS, _chunk_rows
 
 REDUCERS = ("umap", "pacmap", "pca", "tsne")
@@ -25,8 +28,9 @@ def reduce(h: Features, method: str = "umap", n_components: int = 3, n_neighbors
     """Reduce features to ``n_components`` dimensions (``Z3`` of the thesis) with UMAP or PaCMAP,
     or, for pictures, with PCA or t-SNE (scikit-learn; t-SNE initialised by PCA).
 
-    ``n_neighbors`` (UMAP and PaCMAP only) defaults to 50 for UMAP (thesis 4.1.3) and 15 for PaCMAP (appendix A). Other
-    settings are the libraries' defaults (UMAP: Euclidean input metric, ``min_dist = 0.1``).
+    ``n_neighbors`` (UMAP and PaCMAP only) defaults to 50 for UMAP (thesis 4.1.3) and 15 for PaCMAP
+    (appendix A). Other settings are the libraries' defaults (UMAP: Euclidean input metric,
+    ``min_dist = 0.1``).
     An integer ``seed`` makes the result reproducible, at the price of UMAP running on one thread;
     ``seed=None`` lets it use every core. Further keyword ``options`` go to ``umap.UMAP`` or
     ``pacmap.PaCMAP`` (e.g. ``n_epochs=200``; UMAP's default is 500 epochs up to 10 000 samples and
@@ -45,7 +49,8 @@ def reduce(h: Features, method: str = "umap", n_components: int = 3, n_neighbors
             return PCA(n_components, random_state=seed, **options).fit_transform(x).astype(np.float32)
         from sklearn.manifold import TSNE
         options.setdefault("perplexity", min(30.0, (x.shape[0] - 1) / 3))
-        return TSNE(n_components, init="pca", random_state=seed, **options).fit_transform(x).astype(np.float32)
+        tsne = TSNE(n_components, init="pca", random_state=seed, **options)
+        return tsne.fit_transform(x).astype(np.float32)
     n_neighbors = DEFAULT_NEIGHBORS[method] if n_neighbors is None else _positive_int(n_neighbors,
                                                                                       "n_neighbors")
     if n_neighbors >= x.shape[0]:

@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-
-from ._checks import Features, _torch_features, _labels, _device, _positive_int
+from ._checks import Features, _device, _labels, _positive_int, _torch_features
 
 _METRICS = ("cosine", "euclidean")
 

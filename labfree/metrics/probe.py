@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-
-from ._checks import Features, _features, _torch_features, _labels, _encode_classes, _device, _positive_int
+from ._checks import Features, _device, _encode_classes, _features, _labels, _positive_int, _torch_features
 
 
 @dataclass

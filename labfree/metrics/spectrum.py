@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._checks import Features, _features, _labels, _numpy, _positive_int
 
-from ._checks import Features, _numpy, _features, _labels, _positive_int
 
 def eigenspectrum(h: Features) -> np.ndarray:
     """Eigenvalues of the centred covariance of ``h`` (divided by ``n``), in descending order.

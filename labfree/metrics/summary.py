@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-
 from ._checks import Features, _features, _labels, _positive_int
-from .clustering import reduce, cosine_kmeans, ami, histogram_entropy, silhouette, _silhouettes
-from .spectrum import alpha, effective_rank, ALPHA_FIT_RANGE
+from .clustering import _silhouettes, ami, cosine_kmeans, histogram_entropy, reduce, silhouette
+from .spectrum import ALPHA_FIT_RANGE, alpha, effective_rank
 
 #: metrics that need no labels, and the labelled references of the thesis (record keys)
 LABEL_FREE_METRICS = ("entropy", "ami_c1_c2", "silhouette_c1", "alpha", "effective_rank")
@@ -117,7 +117,7 @@ def label_free_metrics(
     return record
 
 
-def metrics_table(records: Iterable[Mapping[str, Any]]) -> "pd.DataFrame":  # noqa: F821
+def metrics_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:  # noqa: F821
     """Stack metric records (one per milestone, e.g. ``{"epoch": 20, **label_free_metrics(h)}``)
     into a DataFrame, sorted by ``epoch`` when present, identifying columns first."""
     import pandas as pd

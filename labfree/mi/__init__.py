@@ -26,8 +26,17 @@ from __future__ import annotations
 
 from .bounds import MovingAverage, ba_bound, dv_bound, infonce_bound, mine_loss, nwj_bound
 from .critics import ConcatCritic, GaussianConditional, GaussianOptimalCritic, SeparableCritic
-from .discrete import (binary_entropy, conditional_entropy, entropy, joint_entropy, kl_divergence, marginals,
-                       mutual_information, random_distribution, random_joint)
+from .discrete import (
+    binary_entropy,
+    conditional_entropy,
+    entropy,
+    joint_entropy,
+    kl_divergence,
+    marginals,
+    mutual_information,
+    random_distribution,
+    random_joint,
+)
 from .estimate import BOUNDS, ksg_mi, train_estimator
 from .gaussian import gaussian_entropy, gaussian_mi, rho_for_mi, sample_correlated_gaussians
 

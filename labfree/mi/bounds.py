@@ -28,7 +28,8 @@ def _logmeanexp_off_diagonal(scores: Tensor) -> Tensor:
 
 
 def infonce_bound(scores: Tensor) -> Tensor:
-    r"""InfoNCE (Oord et al., 2018): :math:`\log N - \mathcal{L}_{\mathrm{InfoNCE}}`, never above :math:`\log N`.
+    r"""InfoNCE (Oord et al., 2018): :math:`\log N - \mathcal{L}_{\mathrm{InfoNCE}}`, never above
+    :math:`\log N`.
 
     .. math:: I_{\mathrm{NCE}} = \frac{1}{N}\sum_{i=1}^N \log
         \frac{e^{f(x_i, y_i)}}{\frac{1}{N}\sum_{j=1}^N e^{f(x_i, y_j)}}
@@ -89,11 +90,16 @@ def mine_loss(scores: Tensor, ema_state: MovingAverage, alpha: float = 0.01) -> 
     gradient. MINE divides by a moving average instead. Each call first updates ``ema_state`` with
     this batch's :math:`m = \mathrm{mean}_{i \ne j} e^{f_{ij}}`,
 
-    .. math:: \bar m \leftarrow (1 - \alpha)\,\bar m + \alpha\, m \qquad (\bar m = m \text{ at the first call}),
+    .. math::
+        \bar m \leftarrow (1 - \alpha)\,\bar m + \alpha\, m \qquad (\bar m = m \text{ at the first call}),
 
     (in log space, so large scores cannot overflow), then returns ``(estimate, loss)``: ``estimate`` is
     :func:`dv_bound` and ``loss`` equals ``-estimate`` in value while its gradient is
-    :math:`-\big(\nabla \mathrm{mean}_i f_{ii} - \mathrm{mean}_{i \ne j} \nabla f_{ij}\, e^{f_{ij}} / \bar m\big)`.
+
+    .. math::
+        -\big(\nabla \mathrm{mean}_i f_{ii}
+              - \mathrm{mean}_{i \ne j} \nabla f_{ij}\, e^{f_{ij}} / \bar m\big).
+
     ``alpha = 1`` recovers the plain DV gradient.
     """
     _check_scores(scores)
@@ -105,7 +111,8 @@ def mine_loss(scores: Tensor, ema_state: MovingAverage, alpha: float = 0.01) -> 
     if ema_state.log_value is None or alpha == 1:
         ema_state.log_value = batch
     else:
-        ema_state.log_value = float(np.logaddexp(math.log1p(-alpha) + ema_state.log_value, math.log(alpha) + batch))
+        ema_state.log_value = float(np.logaddexp(math.log1p(-alpha) + ema_state.log_value,
+                                                 math.log(alpha) + batch))
     joint = scores.diagonal().mean()
     ratio = torch.exp(lme - ema_state.log_value)  # mean e^f / m_bar: gradient mean(grad f e^f) / m_bar
     estimate = joint - lme
@@ -122,8 +129,10 @@ def ba_bound(log_q_x_given_y: Tensor, entropy_x: float) -> Tensor:
         entropy_x: :math:`H(X)`, which must be known: ``d/2 log(2 pi e)`` nats for the benchmark's
             standard Gaussian ``x`` (:func:`gaussian_entropy` of the identity).
 
-    The gap is :math:`\mathbb{E}_{p(y)} D_{\mathrm{KL}}(p(x \mid y) \| q(x \mid y))`, zero for the true conditional.
+    The gap is :math:`\mathbb{E}_{p(y)} D_{\mathrm{KL}}(p(x \mid y) \| q(x \mid y))`, zero for the true
+    conditional.
     """
     if not isinstance(log_q_x_given_y, Tensor) or log_q_x_given_y.ndim != 1 or log_q_x_given_y.numel() == 0:
-        raise ValueError("log_q_x_given_y must be a non-empty 1-D tensor of log q(x_i | y_i), one per joint sample")
+        raise ValueError("log_q_x_given_y must be a non-empty 1-D tensor of log q(x_i | y_i), "
+                         "one per joint sample")
     return entropy_x + log_q_x_given_y.mean()

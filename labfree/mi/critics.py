@@ -31,7 +31,8 @@ def _check_xy(x: Tensor, y: Tensor, dim_x: int, dim_y: int, paired: bool = False
 
 
 class SeparableCritic(nn.Module):
-    r"""Separable critic :math:`f(x, y) = g(x)^\top h(y)` with two MLPs (Oord et al., 2018; Poole et al., 2019).
+    r"""Separable critic :math:`f(x, y) = g(x)^\top h(y)` with two MLPs (Oord et al., 2018; Poole et al.,
+    2019).
 
     ``forward(x, y)`` returns the ``(N, M)`` matrix ``scores[i, j] = f(x_i, y_j)`` with one matrix
     product: ``N + M`` network evaluations for ``N * M`` scores, which is why contrastive learning
@@ -81,11 +82,12 @@ class GaussianOptimalCritic(nn.Module):
     r"""The true log density ratio of :func:`sample_correlated_gaussians`: the optimal critic.
 
     .. math:: f^*(x, y) = \log \frac{p(y \mid x)}{p(y)}
-        = -\frac{d}{2}\log(1-\rho^2) - \frac{\lVert y - \rho x \rVert^2}{2(1-\rho^2)} + \frac{\lVert y \rVert^2}{2},
+        = -\frac{d}{2}\log(1-\rho^2) - \frac{\lVert y - \rho x \rVert^2}{2(1-\rho^2)}
+          + \frac{\lVert y \rVert^2}{2},
 
     plus ``offset``; at ``offset=0``, :math:`\mathbb{E}_{p(x,y)}[f^*] = I(X; Y)`. InfoNCE and DV are
-    optimal at any offset, NWJ at ``offset=1``. It has no parameters; :func:`train_estimator` just evaluates it,
-    which shows what each bound gives at its optimum.
+    optimal at any offset, NWJ at ``offset=1``. It has no parameters; :func:`train_estimator` just
+    evaluates it, which shows what each bound gives at its optimum.
     """
 
     def __init__(self, rho: float, d: int, offset: float = 0.0) -> None:
@@ -108,7 +110,8 @@ class GaussianOptimalCritic(nn.Module):
 
 
 class GaussianConditional(nn.Module):
-    r"""A Gaussian decoder :math:`q(x \mid y) = \mathcal{N}(\mu(y), \mathrm{diag}\,\sigma^2(y))` for :func:`ba_bound`.
+    r"""A Gaussian decoder :math:`q(x \mid y) = \mathcal{N}(\mu(y), \mathrm{diag}\,\sigma^2(y))` for
+    :func:`ba_bound`.
 
     One MLP maps ``y`` to the mean and log-variance. ``forward(x, y)`` returns ``log q(x_i | y_i)``,
     shape ``(N,)``. For the Gaussian benchmark the true conditional, :math:`\mathcal{N}(\rho y,

@@ -82,7 +82,8 @@ def train_estimator(
             estimate = ba_bound(out, entropy_x)
         elif out.ndim != 2:
             raise ValueError(f"bound {bound!r} needs a critic returning an (N, N) score matrix, got shape "
-                             f"{tuple(out.shape)}; a decoder such as GaussianConditional goes with bound='ba'")
+                             f"{tuple(out.shape)}; a decoder such as GaussianConditional goes with "
+                             "bound='ba'")
         elif bound == "mine":
             estimate, loss = mine_loss(out, ema, alpha)
         else:
@@ -143,7 +144,8 @@ def ksg_mi(x: ArrayLike, y: ArrayLike, k: int = 3, *, standardize: bool = True) 
     joint = np.hstack(xs)
     eps = cKDTree(joint).query(joint, k=int(k) + 1, p=np.inf)[0][:, -1]
     if (eps == 0).any():
-        raise ValueError("x, y contain repeated points; KSG needs continuous data (add tiny noise to break ties)")
+        raise ValueError("x, y contain repeated points; KSG needs continuous data "
+                         "(add tiny noise to break ties)")
     radius = np.nextafter(eps, 0)  # "strictly within": shrink the closed ball by one ulp
     counts = [cKDTree(v).query_ball_point(v, radius, p=np.inf, return_length=True) - 1 for v in xs]
     return float(digamma(k) + digamma(n) - np.mean(digamma(counts[0] + 1) + digamma(counts[1] + 1)))

@@ -1,4 +1,7 @@
-"""Correlated Gaussians: closed-form entropy and MI, and samplers with a target MI (the standard benchmark)."""
+"""Correlated Gaussians: closed-form entropy and MI, and samplers with a target MI.
+
+The standard benchmark of MI estimators.
+"""
 
 from __future__ import annotations
 

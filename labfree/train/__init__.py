@@ -38,18 +38,18 @@ from __future__ import annotations
 from .callbacks import KeepInitial, probe_callback
 from .checkpoints import load_checkpoint, load_model
 from .config import (
-           ABLATIONS,
-           METHOD_CHOICES,
-           SUPERVISED_RECIPE,
-           CollapseWarning,
-           TrainConfig,
-           TrainingDiverged,
+    ABLATIONS,
+    METHOD_CHOICES,
+    SUPERVISED_RECIPE,
+    CollapseWarning,
+    TrainConfig,
+    TrainingDiverged,
 )
 from .loop import TrainResult, TrainState, seed_everything, train, view_augmentations
 from .model import SSLModel, build_model
 from .step import loss_step, train_step
 
 __all__ = ["TrainConfig", "SSLModel", "build_model", "loss_step", "train_step", "train", "TrainResult",
-           "TrainState", "TrainingDiverged", "CollapseWarning", "seed_everything", "probe_callback", "KeepInitial",
-           "load_checkpoint", "load_model", "METHOD_CHOICES", "ABLATIONS",
+           "TrainState", "TrainingDiverged", "CollapseWarning", "seed_everything", "probe_callback",
+           "KeepInitial", "load_checkpoint", "load_model", "METHOD_CHOICES", "ABLATIONS",
            "SUPERVISED_RECIPE", "view_augmentations"]

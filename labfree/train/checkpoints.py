@@ -49,14 +49,16 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SS
 
 
 def _restore(path: str | Path, config: TrainConfig, model: SSLModel, optimizer: torch.optim.Optimizer,
-             scheduler: Any, generator: torch.Generator, history: list, milestones: list) -> tuple[int, float]:
+             scheduler: Any, generator: torch.Generator, history: list,
+             milestones: list) -> tuple[int, float]:
     checkpoint = load_checkpoint(path)
     saved, current = checkpoint["config"], asdict(config)
     differ = [f.name for f in fields(config) if f.name not in _RUNTIME_FIELDS
               and _plain(saved.get(f.name)) != _plain(current[f.name])]
     if differ:
         raise ValueError(f"cannot resume {path}: the config differs in {differ} "
-                         f"(checkpoint: {[saved.get(k) for k in differ]}, now: {[current[k] for k in differ]}); "
+                         f"(checkpoint: {[saved.get(k) for k in differ]}, "
+                         f"now: {[current[k] for k in differ]}); "
                          "resume with the config the checkpoint was written with.")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])

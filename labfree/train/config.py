@@ -142,7 +142,8 @@ class TrainConfig:
             if name not in choices:
                 raise ValueError(f"unknown {kind} {name!r}; choose one of {choices}.")
         if config.epochs < 1 or config.batch_size < 2:
-            raise ValueError(f"need epochs >= 1 and batch_size >= 2; got {config.epochs}, {config.batch_size}.")
+            raise ValueError("need epochs >= 1 and batch_size >= 2; "
+                             f"got {config.epochs}, {config.batch_size}.")
         return config
 
     def is_milestone(self, epoch: int) -> bool:

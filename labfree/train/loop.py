@@ -136,7 +136,8 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
                 if positives.shape[1] == 1:  # one partner each: no draw (keeps the generator's stream)
                     partner = positives[index, 0]
                 else:
-                    pick = torch.randint(positives.shape[1], (len(index),), device=device, generator=generator)
+                    pick = torch.randint(positives.shape[1], (len(index),), device=device,
+                                         generator=generator)
                     partner = positives[index, pick]
                 x2 = aug2(images[partner], generator)
             else:
@@ -162,7 +163,8 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
         elapsed += seconds
         record = {"epoch": epoch, **{k: float(v) / steps for k, v in sums.items()},
                   "embedding_std": float(logs["embedding_std"]),  # the last batch's, not the mean
-                  "lr": optimizer.param_groups[0]["lr"], "images_per_s": n // batch_size * batch_size / seconds,
+                  "lr": optimizer.param_groups[0]["lr"],
+                  "images_per_s": n // batch_size * batch_size / seconds,
                   "epoch_time_s": seconds, "wall_time_s": elapsed}
         history.append(record)
         _check_collapse(record, model, config, epoch)

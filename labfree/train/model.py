@@ -72,4 +72,5 @@ def build_model(config: TrainConfig, num_classes: int | None = None) -> SSLModel
     queue = MoCoQueue(projector.out_dim, config.queue_length) if spec.queue_length else None
     return SSLModel(spec, encoder, projector=projector, predictor=predictor, queue=queue,
                     loss_kwargs={**spec.loss_kwargs, **config.loss_kwargs}, ema_tau=config.ema_tau,
-                    ema_schedule="constant" if "ema" in config.without else spec.ema.get("schedule", "constant"))
+                    ema_schedule=("constant" if "ema" in config.without
+                                  else spec.ema.get("schedule", "constant")))
