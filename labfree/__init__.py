@@ -16,8 +16,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "data", "augment", "models", "losses", "train", "embed", "metrics", "analysis", "complexity", "mi",
-    "plots", "results", "optim", "nce", "precision", "evaluation", "chapter", "profiles",
+    "data", "augment", "models", "losses", "momentum", "methods", "train", "embed", "metrics", "analysis",
+    "complexity", "mi", "plots", "results", "optim", "nce", "precision", "evaluation", "chapter", "profiles",
 )
 __all__ = list(_SUBMODULES) + ["__version__"]
 

@@ -428,7 +428,7 @@ HEADS: dict[str, Callable[..., nn.Module]] = {
 
 
 def head(name: str, in_dim: int, **kw: object) -> nn.Module:
-    """Build the head called ``name`` (one of ``HEADS``, as named by ``losses.METHODS``) on
+    """Build the head called ``name`` (one of ``HEADS``, as named by ``methods.METHODS``) on
     ``in_dim`` inputs; ``kw`` overrides its widths."""
     if name not in HEADS:
         raise ValueError(f"unknown head {name!r}; choose one of {sorted(HEADS)}.")

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from labfree import data, train
-from labfree.losses import METHODS, moco_loss
+from labfree.losses import moco_loss
+from labfree.methods import METHODS
 from labfree.train import CollapseWarning, TrainConfig, TrainingDiverged
 
 # One thread: on a CPU shared with other jobs, two threads waiting on each other at every small

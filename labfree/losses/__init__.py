@@ -1,4 +1,4 @@
-"""Self-supervised objectives, one small function each, plus the momentum-target helpers.
+"""Self-supervised objectives, one small function each: pure functions of tensors.
 
 Every loss takes the batch it is given and nothing else: no global configuration, no implicit
 world size. Inputs are 2-D float tensors ``(batch_size, dim)``; two views of the same batch must
@@ -29,15 +29,9 @@ Metric learning (the ancestors of InfoNCE)::
     tuple_loss(anchor, positive, negatives)                              # (N+1)-tuple
     npair_loss(anchors, positives, temperature=1.0)                      # multi-class N-pair
 
-Momentum targets (MoCo, BYOL)::
-
-    target = momentum_copy(online)      # frozen deep copy
-    ema_update(target, online, tau)     # xi <- tau * xi + (1 - tau) * theta, after optimizer.step()
-    byol_tau(step, total, base_tau=0.996)
-
-What each method needs (heads, target network, loss inputs, default hyper-parameters)::
-
-    spec = method("simclr")   # a MethodSpec; METHODS maps every name to its spec
+The momentum target of MoCo and BYOL (``momentum_copy``, ``ema_update``, ``byol_tau``) lives in
+:mod:`labfree.momentum`; what each method needs (heads, target network, loss inputs, optimiser
+recipe: ``MethodSpec``, ``METHODS``, ``method``) in :mod:`labfree.methods`.
 
 A training step, e.g. for BYOL (``online``/``target`` = encoder + projector)::
 
@@ -45,22 +39,26 @@ A training step, e.g. for BYOL (``online``/``target`` = encoder + projector)::
     with torch.no_grad():
         z1_target, z2_target = target(x1), target(x2)
     loss = byol_loss(p1, p2, z1_target, z2_target)
-    loss.backward(); optimizer.step(); ema_update(target, online, byol_tau(step, total))
+    loss.backward(); optimizer.step()
+    momentum.ema_update(target, online, momentum.byol_tau(step, total))
 
-and for MoCo-v2 (``queue = MoCoQueue(projector.out_dim, spec.queue_length)``)::
+and for MoCo-v2 (``spec = methods.method("moco_v2")``,
+``queue = MoCoQueue(projector.out_dim, spec.queue_length)``)::
 
     q = online(x1)
     with torch.no_grad():
         k = target(x2)
     loss = moco_loss(q, k, queue, **spec.loss_kwargs)
-    loss.backward(); optimizer.step(); ema_update(target, online, spec.ema["tau"]); queue.enqueue(k)
+    loss.backward(); optimizer.step()
+    momentum.ema_update(target, online, spec.ema["tau"]); queue.enqueue(k)
 """
 
 
 from __future__ import annotations
 
+from typing import Any
+
 from .contrastive import MoCoQueue, info_nce, moco_loss, nt_xent
-from .methods import METHODS, MethodSpec, method
 from .metric_learning import npair_loss, triplet_loss, tuple_loss
 from .redundancy import (
     VICRegTerms,
@@ -70,21 +68,26 @@ from .redundancy import (
     variance_term,
     vicreg_loss,
 )
-from .siamese import (
-    byol_loss,
-    byol_tau,
-    ema_update,
-    momentum_copy,
-    negative_cosine,
-    simsiam_loss,
-)
+from .siamese import byol_loss, negative_cosine, simsiam_loss
 
 __all__ = [
     "nt_xent", "info_nce", "MoCoQueue", "moco_loss",
     "negative_cosine", "simsiam_loss", "byol_loss",
-    "momentum_copy", "ema_update", "byol_tau",
     "invariance_term", "variance_term", "covariance_term", "VICRegTerms", "vicreg_loss",
     "barlow_twins_loss",
-    "MethodSpec", "METHODS", "method",
     "triplet_loss", "tuple_loss", "npair_loss",
 ]
+
+# The method registry moved to labfree.methods. ``losses.METHODS`` stays readable for the pages that
+# still name it (book/assignments/vicreg.md, labfree/profiles/{methods,siamese}.py); it is resolved
+# lazily (labfree.methods imports the losses) and kept out of __all__ so that the API page lists it
+# once, under labfree.methods.
+_MOVED_TO_METHODS = ("METHODS", "MethodSpec", "method")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_METHODS:
+        from labfree import methods
+
+        return getattr(methods, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """One training loop for every self-supervised method in the book, and for supervised training.
 
-Methods differ only in their heads and their loss, which :func:`labfree.losses.method` describes
-as data (a :class:`~labfree.losses.MethodSpec`); the loop never branches on a method's name::
+Methods differ only in their heads and their loss, which :func:`labfree.methods.method` describes
+as data (a :class:`~labfree.methods.MethodSpec`); the loop never branches on a method's name::
 
     from labfree import data, train
     shapes, test = data.load("shapes", "train"), data.load("shapes", "test")

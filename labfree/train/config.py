@@ -8,16 +8,11 @@ from typing import Any
 import torch
 
 from labfree import augment, models, precision
-from labfree.losses import METHODS
+from labfree.methods import METHODS, SUPERVISED_RECIPE
 from labfree.optim import OPTIMIZERS, SCHEDULES
 
 METHOD_CHOICES = (*METHODS, "supervised")
 ABLATIONS = ("predictor", "ema")  # parts of a method that TrainConfig.without can remove
-# Supervised encoder preparation (thesis 3.1.2): the seeds fix only its length ("all supervised
-# training, including LPs, 100 epochs"); the optimiser is theirs for the linear probe (Adam,
-# one-cycle, peak lr 0.003, weight decay 1e-4), a labfree choice.
-SUPERVISED_RECIPE = {"name": "adam", "lr": 3e-3, "weight_decay": 1e-4, "epochs": 100, "batch_size": 512,
-                     "schedule": "one_cycle", "momentum": (0.85, 0.95)}
 # Fields that change how a run is executed or observed, not what it computes.
 _RUNTIME_FIELDS = ("device", "compile", "milestone_every", "milestone_at", "checkpoint_dir", "progress")
 
@@ -33,10 +28,10 @@ class CollapseWarning(UserWarning):
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; ``None`` fields take the method's defaults
-    (its :class:`~labfree.losses.MethodSpec`; ``SUPERVISED_RECIPE`` for ``"supervised"``).
+    (its :class:`~labfree.methods.MethodSpec`; ``SUPERVISED_RECIPE`` for ``"supervised"``).
 
     Args:
-        method: one of ``METHOD_CHOICES``: the six self-supervised methods of ``losses.METHODS``
+        method: one of ``METHOD_CHOICES``: the six self-supervised methods of ``methods.METHODS``
             or ``"supervised"`` (cross-entropy with a linear head on the encoder, one view).
         encoder, encoder_kwargs: name in ``models.ENCODERS`` and its keyword arguments.
         projector_kwargs, predictor_kwargs: overrides of the heads' widths (``models.head``).

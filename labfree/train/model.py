@@ -8,14 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from labfree import models
-from labfree.losses import (
-    MethodSpec,
-    MoCoQueue,
-    byol_tau,
-    ema_update,
-    method,
-    momentum_copy,
-)
+from labfree.losses import MoCoQueue
+from labfree.methods import MethodSpec, method
+from labfree.momentum import byol_tau, ema_update, momentum_copy
 
 from .config import TrainConfig
 
@@ -48,7 +43,7 @@ class SSLModel(nn.Module):
     @torch.no_grad()
     def momentum_update(self, step: int, total_steps: int) -> None:
         """EMA of the target after optimiser step ``step``: constant ``tau`` (MoCo) or BYOL's cosine
-        schedule from ``tau`` to 1 (:func:`~labfree.losses.byol_tau`)."""
+        schedule from ``tau`` to 1 (:func:`~labfree.momentum.byol_tau`)."""
         if self.target_encoder is None:
             return
         tau = self.ema_tau

@@ -1,4 +1,13 @@
-"""What each self-supervised method needs: heads, target network, loss inputs and default recipe."""
+"""What each self-supervised method needs: heads, target network, loss inputs and optimiser recipe.
+
+The registry is data that the training loop reads (:mod:`labfree.train`); the losses themselves
+stay pure functions of tensors (:mod:`labfree.losses`)::
+
+    spec = method("simclr")       # a MethodSpec; METHODS maps every name to its spec
+    spec.loss, spec.inputs        # nt_xent, ("z1", "z2")
+    spec.optimizer                # the default recipe: SGD, one-cycle, lr, weight decay, epochs
+    SUPERVISED_RECIPE             # the recipe of supervised encoder training
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,11 @@ from types import MappingProxyType
 
 from torch import Tensor
 
-from .contrastive import moco_loss, nt_xent
-from .redundancy import VICRegTerms, barlow_twins_loss, vicreg_loss
-from .siamese import byol_loss, simsiam_loss
+from labfree.losses.contrastive import moco_loss, nt_xent
+from labfree.losses.redundancy import VICRegTerms, barlow_twins_loss, vicreg_loss
+from labfree.losses.siamese import byol_loss, simsiam_loss
+
+__all__ = ["MethodSpec", "METHODS", "method", "SUPERVISED_RECIPE"]
 
 
 @dataclass(frozen=True)
@@ -19,18 +30,19 @@ class MethodSpec:
 
     Attributes:
         name: method name (a key of ``METHODS``).
-        loss: the loss function in this module.
+        loss: the loss function (from :mod:`labfree.losses`).
         inputs: the loss' positional arguments, by the book's names. ``z`` = online projector output,
             ``p`` = predictor output, ``*_target`` / ``k`` = momentum (target) network's projection
             (computed under ``torch.no_grad()``), ``q`` = online projection used as a query,
-            ``queue`` = a :class:`MoCoQueue`.
+            ``queue`` = a :class:`~labfree.losses.MoCoQueue`.
         projector: name of the projector builder in ``labfree.models.HEADS``.
         predictor: name of the predictor builder in ``labfree.models.HEADS``, or ``None``.
-        momentum_target: whether a target copy of encoder + projector is kept with :func:`ema_update`.
+        momentum_target: whether a target copy of encoder + projector is kept with
+            :func:`labfree.momentum.ema_update`.
         loss_kwargs: default keyword arguments of ``loss``.
         ema: ``{"tau": 0.99, "schedule": "constant"}`` (MoCo) or ``{"tau": 0.996, "schedule":
-            "cosine"}`` (BYOL, :func:`byol_tau`); empty without a target network.
-        queue_length: length of the :class:`MoCoQueue`, or ``None``.
+            "cosine"}`` (BYOL, :func:`labfree.momentum.byol_tau`); empty without a target network.
+        queue_length: length of the :class:`~labfree.losses.MoCoQueue`, or ``None``.
         optimizer: default optimisation recipe (SGD, one-cycle with cyclic momentum).
         cite: key in ``references.bib``.
         source: where the numbers come from.
@@ -66,6 +78,12 @@ def _lars_recipe() -> dict[str, object]:
     # papers' small weight decay trains stably. A labfree choice, not a published CIFAR recipe.
     return {**_recipe(lr=0.3, weight_decay=1e-6, epochs=800), "name": "lars"}
 
+
+#: Supervised encoder preparation (thesis 3.1.2): the seeds fix only its length ("all supervised
+#: training, including LPs, 100 epochs"); the optimiser is theirs for the linear probe (Adam,
+#: one-cycle, peak lr 0.003, weight decay 1e-4), a labfree choice.
+SUPERVISED_RECIPE = {"name": "adam", "lr": 3e-3, "weight_decay": 1e-4, "epochs": 100, "batch_size": 512,
+                     "schedule": "one_cycle", "momentum": (0.85, 0.95)}
 
 _THESIS = ("label-free evaluation thesis (seed 000), sec. 4.1.2: ResNet-18L on CIFAR, SGD with a "
            "one-cycle schedule and momentum cycled 0.85-0.95; batch_size 512 (sec. 3.1.2)")
