@@ -218,6 +218,65 @@ def test_nan_embeddings_stop_training(tiny):
             train.train(config(method), tiny, callbacks=[poison])
 
 
+def _step_setup(method: str, tiny):
+    cfg = config(method).resolved("shapes")
+    torch.manual_seed(0)
+    model = train.build_model(cfg, num_classes=len(tiny.classes))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    x1, x2 = (tiny.normalize(tiny.images[:16]) for _ in range(2))
+    x2 = None if method == "supervised" else x2.flip(-1)
+    return model, optimizer, scheduler, x1, x2, tiny.labels[:16]
+
+
+# the loss inputs that a NaN online projector spoils (the target network is a copy without the
+# hook), as the step names them in its error
+POISONED = {"simclr": "z1, z2", "moco_v2": "z1, z2", "simsiam": "p1, p2, z1, z2", "byol": "p1, p2",
+            "vicreg": "z1, z2", "barlow_twins": "z1, z2"}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_step_rejects_non_finite_embeddings_before_changing_anything(tiny, method):
+    model, optimizer, scheduler, x1, x2, _ = _step_setup(method, tiny)
+    model.projector.register_forward_hook(lambda module, args, out: out * float("nan"))
+    def state() -> dict:  # parameters (online and target) and MoCo's queue; BN statistics do move
+        queue = model.queue.state_dict() if model.queue is not None else {}
+        return {**dict(model.named_parameters()), **{f"queue.{k}": v for k, v in queue.items()}}
+
+    before = {k: v.clone() for k, v in state().items()}
+    message = (rf"the {method} embeddings contain NaN or inf \({POISONED[method]} contain\(s\) NaN or "
+               r"Inf\. Training has probably diverged: lower the learning rate")
+    with pytest.raises(TrainingDiverged, match=message):
+        train.train_step(model, optimizer, scheduler, x1, x2, step=0, total_steps=10)
+    after = state()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+
+
+def test_step_rejects_a_non_finite_loss(tiny):
+    model, optimizer, scheduler, x1, _, y = _step_setup("supervised", tiny)
+    model.classifier.register_forward_hook(lambda module, args, out: out * float("inf"))
+    with pytest.raises(TrainingDiverged, match="the loss is nan"):
+        train.train_step(model, optimizer, scheduler, x1, None, y, step=0, total_steps=10)
+
+
+@pytest.mark.parametrize("method", [*METHODS, "supervised"])
+def test_one_host_read_per_step(tiny, method, monkeypatch):
+    """The step reads one value back (its combined finiteness check); on a GPU, one sync."""
+    model, optimizer, scheduler, x1, x2, y = _step_setup(method, tiny)
+    train.train_step(model, optimizer, scheduler, x1, x2, y, step=0, total_steps=10)  # warm-up
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train.train_step(model, optimizer, scheduler, x1, x2, y, step=1, total_steps=10)
+    assert reads == ["item"]
+
+
 def test_absurd_learning_rate_diverges(tiny):
     with pytest.raises(TrainingDiverged, match="amp=False"):
         train.train(config("vicreg", epochs=3, lr=1e6, schedule="constant"), tiny)

@@ -2,8 +2,12 @@
 
 Every loss takes the batch it is given and nothing else: no global configuration, no implicit
 world size. Inputs are 2-D float tensors ``(batch_size, dim)``; two views of the same batch must
-have the same shape. Bad inputs (wrong ndim, mismatched views, NaN/Inf, a batch too small for the
-objective) raise ``ValueError`` saying what to change. Each function returns a scalar tensor
+have the same shape. Bad inputs (wrong ndim, mismatched views, a batch too small for the objective,
+a bad temperature or margin) raise ``ValueError`` saying what to change. The losses never read a
+tensor's values back to the host, so they do not check for NaN/Inf (which would wait for the
+device at every call): :func:`labfree.train.train_step` checks every loss input and the loss
+together, once per step, and raises :class:`~labfree.train.TrainingDiverged`; NaN inputs give a
+NaN loss. Each function returns a scalar tensor
 (VICReg returns a :class:`VICRegTerms` tuple so the three terms can be plotted separately).
 Under mixed precision, pass ``z.float()``: batch statistics and softmaxes want float32.
 

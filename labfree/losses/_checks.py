@@ -1,10 +1,13 @@
-"""Input validation shared by every loss: shapes, finiteness, temperatures."""
+"""Input validation shared by every loss: types, shapes, temperatures, margins.
+
+Nothing here reads a tensor's values, so a loss never waits for the device: finiteness (NaN/Inf) is
+checked once per training step, for every loss input together, by :func:`labfree.train.train_step`.
+"""
 
 from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
 
@@ -28,18 +31,6 @@ def _check_embeddings(name: str, t: Tensor, *, min_batch: int = 1, why: str = ""
         raise ValueError(f"{name} has no feature dimensions (shape {tuple(t.shape)}).")
 
 
-def _check_finite(**tensors: Tensor) -> None:
-    # one device sync for all tensors instead of one per tensor
-    flags = torch.stack([torch.isfinite(t).all() for t in tensors.values()])
-    if bool(flags.all()):
-        return
-    bad = [name for name, ok in zip(tensors, flags.tolist()) if not ok]
-    raise ValueError(
-        f"{', '.join(bad)} contain(s) NaN or Inf. Training has probably diverged: lower the learning "
-        "rate, check the input normalisation, or use gradient clipping."
-    )
-
-
 def _check_views(names: tuple[str, str], a: Tensor, b: Tensor, *, min_batch: int = 1, why: str = "") -> None:
     _check_embeddings(names[0], a, min_batch=min_batch, why=why)
     _check_embeddings(names[1], b, min_batch=min_batch, why=why)
@@ -48,7 +39,6 @@ def _check_views(names: tuple[str, str], a: Tensor, b: Tensor, *, min_batch: int
             f"{names[0]} and {names[1]} must have the same shape (the two views of one batch, through "
             f"the same head); got {tuple(a.shape)} and {tuple(b.shape)}."
         )
-    _check_finite(**{names[0]: a, names[1]: b})
 
 
 def _check_temperature(temperature: float) -> None:

@@ -8,7 +8,6 @@ from torch import Tensor, nn
 
 from ._checks import (
     _check_embeddings,
-    _check_finite,
     _check_negatives,
     _check_temperature,
     _check_views,
@@ -79,7 +78,6 @@ def info_nce(query: Tensor, positive_key: Tensor, negative_keys: Tensor, tempera
     _check_views(("query", "positive_key"), query, positive_key)
     _check_temperature(temperature)
     _check_negatives(negative_keys, query, ("negative_keys", "key", "query"))
-    _check_finite(negative_keys=negative_keys)
     q = F.normalize(query, dim=-1)
     k_pos = F.normalize(positive_key, dim=-1)
     k_neg = F.normalize(negative_keys, dim=-1)
@@ -96,7 +94,9 @@ class MoCoQueue(nn.Module):
     He, Fan, Wu, Xie & Girshick (2020), *Momentum Contrast for Unsupervised Visual Representation
     Learning*. Like the reference implementation, the queue starts full of random unit vectors, so
     it always holds ``length`` keys; each :meth:`enqueue` overwrites the oldest ones. The keys are
-    buffers: they follow ``.to(device)`` and are saved in ``state_dict``.
+    buffers: they follow ``.to(device)`` and are saved in ``state_dict``. Neither :meth:`keys` nor
+    :meth:`enqueue` reads a value back to the host (the write position stays on the device), and
+    neither checks the keys for NaN/Inf: the training step does, once per step.
 
     Args:
         dim: key dimension (the projector's output width).
@@ -121,9 +121,13 @@ class MoCoQueue(nn.Module):
     def dim(self) -> int:
         return self.memory.shape[1]
 
+    def _slots(self, count: int) -> Tensor:
+        # the next ``count`` slots from the oldest key on, computed on the device (no host sync)
+        return (self.ptr + torch.arange(count, device=self.memory.device)) % len(self)
+
     def keys(self) -> Tensor:
         """All keys, oldest first, shape ``(length, dim)`` (no gradient)."""
-        return torch.roll(self.memory, -int(self.ptr), dims=0)
+        return self.memory[self._slots(len(self))]
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor) -> Tensor:
@@ -138,11 +142,10 @@ class MoCoQueue(nn.Module):
                 f"cannot enqueue {b} keys into a queue of length {len(self)}; use a queue at least as long "
                 "as the batch_size."
             )
-        _check_finite(keys=keys)
-        slots = (int(self.ptr) + torch.arange(b, device=self.memory.device)) % len(self)
-        evicted = self.memory[slots].clone()
+        slots = self._slots(b)
+        evicted = self.memory[slots]  # indexing with a tensor copies
         self.memory[slots] = F.normalize(keys.detach(), dim=1).to(self.memory.dtype)
-        self.ptr.fill_((int(self.ptr) + b) % len(self))
+        self.ptr.copy_((self.ptr + b) % len(self))
         return evicted
 
 

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import (
-    _check_finite,
     _check_margin,
     _check_negatives,
     _check_temperature,
@@ -77,7 +76,6 @@ def tuple_loss(anchor: Tensor, positive: Tensor, negatives: Tensor) -> Tensor:
     """
     _check_views(("anchor", "positive"), anchor, positive)
     _check_negatives(negatives, anchor, ("negatives", "embedding", "anchor"))
-    _check_finite(negatives=negatives)
     s_pos = (anchor * positive).sum(dim=1, keepdim=True)
     s_neg = anchor @ negatives.T if negatives.ndim == 2 else torch.einsum("nd,nmd->nm", anchor, negatives)
     logits = torch.cat([s_pos, s_neg], dim=1)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import _check_embeddings, _check_finite, _check_views
+from ._checks import _check_embeddings, _check_views
 
 
 def invariance_term(z1: Tensor, z2: Tensor) -> Tensor:
@@ -47,7 +47,6 @@ def variance_term(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
         eps: numerical floor inside the square root.
     """
     _check_embeddings("z", z, min_batch=2, why="the variance term (a standard deviation over the batch)")
-    _check_finite(z=z)
     std = torch.sqrt(z.var(dim=0) + eps)
     return F.relu(gamma - std).mean()
 
@@ -66,7 +65,6 @@ def covariance_term(z: Tensor) -> Tensor:
         z: ``(N, d)`` with :math:`N \ge 2`.
     """
     _check_embeddings("z", z, min_batch=2, why="the covariance term (a covariance over the batch)")
-    _check_finite(z=z)
     n, d = z.shape
     zc = z - z.mean(dim=0)
     cov = zc.T @ zc / (n - 1)

@@ -22,7 +22,8 @@ target's EMA (MoCo, BYOL) and MoCo's enqueue. MoCo-v2's loss is symmetrised,
 ``(L(q1, k2) + L(q2, k1)) / 2``, as the other five losses are by construction; its queue receives
 one key per image (view 2's), so it spans ``queue_length / batch_size`` steps as in the original.
 
-Checks: a non-finite loss or embedding raises :class:`TrainingDiverged`. After each epoch the mean
+Checks: a non-finite loss or embedding raises :class:`TrainingDiverged` (one combined check, one host
+sync per step; the losses themselves never sync). After each epoch the mean
 per-dimension standard deviation of the last batch's L2-normalised projections is recorded
 (``embedding_std``; SimSiam's collapse measure), and a :class:`CollapseWarning` raised below
 ``collapse_threshold / sqrt(d)``: unit vectors spread over ``d`` dimensions have about

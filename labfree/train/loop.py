@@ -155,8 +155,10 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + value
             bar.update()
-            bar.set_postfix(loss=f"{float(logs['loss']):.4f}",
-                            img_s=f"{(i + 1) * batch_size / (time.perf_counter() - t0):.0f}", refresh=False)
+            if config.progress:  # reading the loss waits for the step: only for a visible bar
+                bar.set_postfix(loss=f"{float(logs['loss']):.4f}",
+                                img_s=f"{(i + 1) * batch_size / (time.perf_counter() - t0):.0f}",
+                                refresh=False)
         if on_cuda:
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
