@@ -34,13 +34,11 @@ def test_method_spec_is_consistent_with_code(name):
 
 def test_method_spec_runs_its_loss_on_its_heads():
     # build each method's heads at small widths and evaluate its loss end to end
-    small = {"widths": (32, 32, 8)}
-    small_heads = {"vicreg_expander": small, "barlow_projector": small}
+    small = {"hidden_dim": 32, "out_dim": 8}  # one convention for every head
     torch.manual_seed(0)
     h1, h2 = torch.randn(8, 16), torch.randn(8, 16)
     for spec in METHODS.values():
-        widths = small_heads.get(spec.projector, {"hidden_dim": 32, "out_dim": 8})
-        projector = models.head(spec.projector, 16, **widths)
+        projector = models.head(spec.projector, 16, **small)
         z1, z2 = projector(h1), projector(h2)
         p1, p2 = z1, z2
         if spec.predictor:

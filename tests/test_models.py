@@ -3,6 +3,7 @@ a fixture checkpoint in a temporary torch hub directory (no download)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import urllib.error
 from pathlib import Path
@@ -176,7 +177,25 @@ def test_projector_widths_follow_the_seeds():
     assert linear_widths(M.byol_projector(512)) == [(512, 4096), (4096, 256)]
     assert linear_widths(M.byol_predictor()) == [(256, 4096), (4096, 256)]
     assert linear_widths(M.vicreg_expander(512)) == [(512, 2048), (2048, 2048), (2048, 2048)]
-    assert linear_widths(M.barlow_projector(512, widths=(64, 32))) == [(512, 64), (64, 32)]
+    assert linear_widths(M.barlow_projector(512)) == [(512, 2048), (2048, 2048), (2048, 2048)]
+
+
+def test_every_head_builder_has_one_signature():
+    for name, build in M.HEADS.items():
+        params = inspect.signature(build).parameters
+        assert list(params)[:4] == ["in_dim", "hidden_dim", "out_dim", "num_layers"], name
+        assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in list(params)[1:]), name
+        narrow = M.head(name, 16, hidden_dim=8, out_dim=4, num_layers=3)
+        assert linear_widths(narrow) == [(16, 8), (8, 8), (8, 4)], name
+        assert (narrow.in_dim, narrow.out_dim) == (16, 4)
+
+
+def test_widths_still_build_the_plain_heads():
+    # the older spelling that some chapter profiles pass: every layer's width
+    for build in (M.vicreg_expander, M.barlow_projector):
+        assert linear_widths(build(512, widths=(64, 32))) == [(512, 64), (64, 32)]
+        assert linear_widths(build(512, widths=(64, 64))) == linear_widths(
+            build(512, hidden_dim=64, out_dim=64, num_layers=2))
 
 
 def test_simsiam_projector_ends_with_plain_batchnorm():
@@ -201,7 +220,7 @@ def test_mlp_structure_and_output():
 
 
 def test_head_factory_and_linear_head():
-    head = M.head("vicreg_expander", 8, widths=(16, 4))
+    head = M.head("vicreg_expander", 8, hidden_dim=16, out_dim=4, num_layers=2)
     assert head(torch.randn(3, 8)).shape == (3, 4)
     assert M.head("simsiam_predictor", 32, hidden_dim=8).out_dim == 32
     assert M.linear_head(512, 10).weight.shape == (10, 512)

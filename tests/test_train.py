@@ -27,8 +27,8 @@ HEADS = {
     "moco_v2": dict(projector_kwargs=dict(hidden_dim=128, out_dim=32), queue_length=256),
     "simsiam": dict(projector_kwargs=dict(hidden_dim=128, out_dim=128), predictor_kwargs=dict(hidden_dim=32)),
     "byol": dict(projector_kwargs=dict(hidden_dim=128, out_dim=32), predictor_kwargs=dict(hidden_dim=128)),
-    "vicreg": dict(projector_kwargs=dict(widths=(128, 128))),
-    "barlow_twins": dict(projector_kwargs=dict(widths=(128, 128))),
+    "vicreg": dict(projector_kwargs=dict(hidden_dim=128, out_dim=128, num_layers=2)),
+    "barlow_twins": dict(projector_kwargs=dict(hidden_dim=128, out_dim=128, num_layers=2)),
     "supervised": {},
 }
 TIMING = ("images_per_s", "epoch_time_s", "wall_time_s")

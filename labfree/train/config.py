@@ -34,7 +34,8 @@ class TrainConfig:
         method: one of ``METHOD_CHOICES``: the six self-supervised methods of ``methods.METHODS``
             or ``"supervised"`` (cross-entropy with a linear head on the encoder, one view).
         encoder, encoder_kwargs: name in ``models.ENCODERS`` and its keyword arguments.
-        projector_kwargs, predictor_kwargs: overrides of the heads' widths (``models.head``).
+        projector_kwargs, predictor_kwargs: overrides of the heads' widths, ``hidden_dim``, ``out_dim``,
+            ``num_layers`` (``models.head``).
         loss_kwargs: overrides of the loss' keyword arguments (e.g. ``{"var_weight": 0}``).
         augment: a stack of ``augment.STACKS``; default "shapes" ("rotation" for supervised) on the
             shapes set, else "simclr_cifar" (the thesis' stack for every method on CIFAR).
