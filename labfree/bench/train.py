@@ -1,10 +1,10 @@
 """Training throughput: labfree's on-device pipeline against the bare step and a DataLoader pipeline.
 
-A measurement script, not part of the library's API::
+A measurement, not part of the library's API::
 
-    python -m labfree.bench --device cuda --batch-size 512 --encoder resnet18l --method simclr \\
+    python -m labfree.bench train --device cuda --batch-size 512 --encoder resnet18l --method simclr \\
         --out results/bench_train_cuda.json
-    python -m labfree.bench --device cpu --batch-size 64 --encoder small_cnn --steps 5 --threads 1
+    python -m labfree.bench train --device cpu --batch-size 64 --encoder small_cnn --steps 5 --threads 1
 
 Three rates, all in *source* images per second (each source image gives two augmented views, one
 for ``--method supervised``), for the same model, loss and optimiser step
@@ -23,26 +23,25 @@ The augmentation is the same stack in (2) and (3): the shapes stack (SimCLR's CI
 full-circle rotation) on the 28x28 shapes set (``--size 28``), SimCLR's CIFAR stack on random
 32x32 RGB uint8 images (``--size 32``, CIFAR-sized). The schedule is constant, so every step costs
 the same. On CUDA: bf16 autocast and channels-last (as :func:`~labfree.train.train` uses them),
-CUDA events for timing, optional ``--compile``. Results go to a JSON file with the provenance.
+CUDA events for timing (:func:`labfree.bench.timing.clock`), optional ``--compile``. Results go to
+a JSON file with the provenance.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from labfree import augment, data, results, train
 from labfree.optim import build_optimizer, build_scheduler
-from labfree.results import provenance
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
+from .augment import CIFAR_MEAN, CIFAR_STD
+from .timing import clock, throughput
+
+__all__ = ["run"]
 
 
 class _RandomImages:
@@ -102,21 +101,6 @@ class _PILViews(torch.utils.data.Dataset):
         return self.transform(image), second, self.labels[i]
 
 
-def _clock(device: torch.device, fn: Callable[[], None]) -> float:
-    """Seconds taken by ``fn``, with queued CUDA work counted (CUDA events)."""
-    if device.type != "cuda":
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-    torch.cuda.synchronize(device)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    torch.cuda.synchronize(device)
-    return start.elapsed_time(end) / 1000
-
-
 def _model(config: train.TrainConfig, num_classes: int, device: torch.device, total_steps: int):
     model = train.build_model(config, num_classes=num_classes).to(device)
     if device.type == "cuda" and config.channels_last:
@@ -134,13 +118,23 @@ def _model(config: train.TrainConfig, num_classes: int, device: torch.device, to
 def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", method: str = "simclr",
         size: int = 28, steps: int = 10, repeats: int = 5, warmup: int = 3, workers: int = 2,
         compile: bool = False, threads: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Measure the three rates; returns a JSON-ready record."""
+    """Measure the three rates; returns a JSON-ready record with its provenance."""
     if size not in (28, 32):
         raise ValueError(f"size must be 28 (the shapes set) or 32 (random CIFAR-sized images); got {size}.")
     if threads is not None:
         torch.set_num_threads(threads)
-    start_time = time.perf_counter()
     dev = torch.device(device)
+    with results.timer() as wall:
+        record = _measure(dev, batch_size, encoder, method, size, steps, repeats, warmup, workers, compile,
+                          seed)
+    import torchvision
+
+    record["provenance"] = results.provenance(dev, wall.seconds, torchvision=torchvision.__version__)
+    return record
+
+
+def _measure(dev: torch.device, batch_size: int, encoder: str, method: str, size: int, steps: int,
+             repeats: int, warmup: int, workers: int, compile: bool, seed: int) -> dict[str, Any]:
     dataset = _dataset(size, batch_size * steps, seed)
     config = train.TrainConfig(method, encoder=encoder, batch_size=batch_size, epochs=repeats + 1,
                                schedule="constant", device=str(dev), compile=compile, seed=seed,
@@ -149,11 +143,10 @@ def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", 
     two_views = method != "supervised"
     step_kw = dict(amp=amp, channels_last=channels_last)
     rates: dict[str, dict[str, Any]] = {}
+    images = batch_size * steps  # source images per timed repeat
 
-    def summarise(name: str, seconds: list[float], images: int) -> None:
-        per_s = [images / s for s in seconds]
-        rates[name] = {"images_per_s": statistics.median(per_s), "images_per_s_best": max(per_s),
-                       "images_per_s_repeats": per_s}
+    def timed(k: Callable[[int], None]) -> list[float]:
+        return [clock(lambda: k(steps), dev)[1] for _ in range(repeats)]
 
     # (1) bare step: one fixed augmented batch, already on the device
     aug1, aug2 = augment.pair(config.augment, mean=dataset.mean, std=dataset.std)
@@ -172,13 +165,12 @@ def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", 
                              total_steps=total, **step_kw)
 
     bare_steps(warmup)
-    summarise("bare", [_clock(dev, lambda: bare_steps(steps)) for _ in range(repeats)], batch_size * steps)
+    rates["bare"] = throughput(images, timed(bare_steps))
     del model, optimizer, scheduler
 
     # (2) labfree: the training loop itself; its first epoch is the warm-up
     result = train.train(config, dataset)
-    summarise("labfree", [batch_size * steps / h["images_per_s"] for h in result.history[1:]],
-                         batch_size * steps)
+    rates["labfree"] = throughput(images, [images / h["images_per_s"] for h in result.history[1:]])
     del result
 
     # (3) conventional: PIL + torchvision.transforms per image + DataLoader workers. One sampler
@@ -200,10 +192,8 @@ def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", 
                              step=next(counter), total_steps=total, **step_kw)
 
     conventional_steps(warmup)
-    summarise("conventional", [_clock(dev, lambda: conventional_steps(steps)) for _ in range(repeats)],
-              batch_size * steps)
+    rates["conventional"] = throughput(images, timed(conventional_steps))
 
-    import torchvision
     batches = None  # drops the last reference to the loader's iterator: shuts the workers down
     return {
         "benchmark": "training throughput (source images per second)",
@@ -216,13 +206,11 @@ def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", 
         "ratios": {"labfree_over_bare": rates["labfree"]["images_per_s"] / rates["bare"]["images_per_s"],
                    "labfree_over_conventional":
                        rates["labfree"]["images_per_s"] / rates["conventional"]["images_per_s"]},
-        "provenance": provenance(dev, time.perf_counter() - start_time, torchvision=torchvision.__version__),
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options of ``python -m labfree.bench train``."""
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--encoder", default="resnet18l")
     parser.add_argument("--method", default="simclr", choices=train.METHOD_CHOICES)
@@ -232,20 +220,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before (1) and (3)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of (3)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON record here")
-    args = parser.parse_args(argv)
+
+
+def from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run with the parsed options and print the rates; returns the record."""
     record = run(args.device, args.batch_size, args.encoder, args.method, args.size, args.steps,
-                 args.repeats, args.warmup, args.workers, args.compile, args.threads)
+                 args.repeats, args.warmup, args.workers, args.compile, args.threads, args.seed)
     for name, r in record["rates"].items():
         print(f"{name:>13}: {r['images_per_s']:>10,.0f} source images/s")
     print(f"labfree / bare = {record['ratios']['labfree_over_bare']:.2f}, labfree / conventional = "
           f"{record['ratios']['labfree_over_conventional']:.2f} ({record['provenance']['device']}, "
           f"{args.encoder}, {args.method}, batch {args.batch_size}, {args.size} px)")
-    if args.out is not None:
-        print(f"wrote {results.write(record, args.out)}")
     return record
-
-
-if __name__ == "__main__":
-    main()

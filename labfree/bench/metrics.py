@@ -1,7 +1,7 @@
 """Benchmark the measuring instruments at the sizes the book uses.
 
-    python -m labfree.bench_metrics --out results/bench_metrics_cpu.json
-    python -m labfree.bench_metrics --quick            # small sizes, a smoke test
+    python -m labfree.bench metrics --out results/bench_metrics_cpu.json
+    python -m labfree.bench metrics --quick            # small sizes, a smoke test
 
 On a CPU shared with other work add ``--threads 1``: the committed CPU numbers used it, because two
 threads that wait for each other at every small operation were up to ten times slower there.
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import metrics as M
+from labfree import metrics as M
+from labfree import results
+
+from .timing import clock
+
+__all__ = ["run", "synthetic_features", "bench_label_free", "bench_probes", "PARTS"]
+
+PARTS = ("label_free", "probes")
 
 
 def synthetic_features(n: int, dim: int, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,15 +57,13 @@ def synthetic_features(n: int, dim: int, n_classes: int, seed: int) -> tuple[np.
     return ((means[y] + noise) @ basis.T).astype(np.float32), y
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
-
-
 def bench_label_free(n: int, dim: int, n_classes: int, seed: int, device: torch.device,
                      parallel_umap: bool) -> dict[str, Any]:
     h, y = synthetic_features(n, dim, n_classes, seed)
+
+    def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+        return clock(fn, device)
+
     cache = os.environ.get("NUMBA_CACHE_DIR")
     warm_cache = bool(cache) and Path(cache).is_dir() and any(Path(cache).rglob("*.nbi"))
     t: dict[str, float] = {}
@@ -96,7 +100,6 @@ def bench_probes(n_train: int, n_test: int, dim: int, n_classes: int, seed: int,
     xtr, ytr, xte, yte = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     # features live on the device before timing starts, as they do after embed(keep_on_device=True)
     xtr_t, xte_t = torch.from_numpy(xtr).to(device), torch.from_numpy(xte).to(device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     out: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "dim": dim, "n_classes": n_classes}
     for name, fn in [
         ("linear_probe_adam_100_epochs", lambda: M.linear_probe(xtr_t, ytr, xte_t, yte, device=device,
@@ -104,72 +107,64 @@ def bench_probes(n_train: int, n_test: int, dim: int, n_classes: int, seed: int,
         ("linear_probe_lbfgs", lambda: M.linear_probe_lbfgs(xtr_t, ytr, xte_t, yte, device=device)),
         ("knn_k200", lambda: M.knn_classify(xtr_t, ytr, xte_t, yte, k=200, device=device)),
     ]:
-        sync()
-        result, seconds = _timed(fn)
-        sync()
+        result, seconds = clock(fn, device)
         out[name] = {"seconds": round(seconds, 3), "accuracy": result.accuracy}
         if hasattr(result, "loss"):
             out[name]["loss"] = result.loss
     return out
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON record here")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    parser.add_argument("--no-parallel-umap", action="store_true",
-                        help="skip timing the unseeded (multi-threaded) UMAP fit")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch and NumPy's BLAS (default: the libraries' own)")
-    parser.add_argument("--parts", default="label_free,probes",
-                        help="comma-separated parts to run: label_free, probes (default: both)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
+def run(device: str | None = None, *, quick: bool = False, parts: tuple[str, ...] = PARTS, seed: int = 0,
+        threads: int | None = None, parallel_umap: bool = True) -> dict[str, Any]:
+    """Time the ``parts`` (``"label_free"``, ``"probes"``) at the book's sizes (``quick``: small ones);
+    returns the record, with its provenance. Each part's timings are printed as they finish."""
+    if not parts or not set(parts) <= set(PARTS):
+        raise ValueError(f"parts must be some of {PARTS}; got {parts!r}")
+    if threads is not None:
         # torch's and NumPy's BLAS/OpenMP pools alike: on a shared CPU, threads that wait for one
         # another at every small operation can cost far more than they bring
         from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)
     load_before = os.getloadavg()
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if args.quick:
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if quick:
         sizes = dict(n_eval=1_000, n_train=5_000, n_test=1_000, dim=64)
     else:
         sizes = dict(n_eval=10_000, n_train=50_000, n_test=10_000, dim=512)
-
-    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
-    if not parts or not parts <= {"label_free", "probes"}:
-        parser.error(f"--parts takes label_free and/or probes, got {args.parts!r}")
-    start = time.perf_counter()
     data: dict[str, Any] = {}
-    if "label_free" in parts:
-        data["label_free"] = bench_label_free(sizes["n_eval"], sizes["dim"], 10, args.seed, device,
-                                              parallel_umap=not args.no_parallel_umap)
-        print(json.dumps({"label_free": data["label_free"]["seconds"]}, indent=1), flush=True)
-    if "probes" in parts:
-        data["probes_and_knn"] = bench_probes(sizes["n_train"], sizes["n_test"], sizes["dim"], 10,
-                                              args.seed, device)
-        print(json.dumps(data["probes_and_knn"], indent=1), flush=True)
-    wall = time.perf_counter() - start
-
-    from . import results
-
-    record = {
+    with results.timer() as wall:
+        if "label_free" in parts:
+            data["label_free"] = bench_label_free(sizes["n_eval"], sizes["dim"], 10, seed, device,
+                                                  parallel_umap=parallel_umap)
+            print(json.dumps({"label_free": data["label_free"]["seconds"]}, indent=1), flush=True)
+        if "probes" in parts:
+            data["probes_and_knn"] = bench_probes(sizes["n_train"], sizes["n_test"], sizes["dim"], 10,
+                                                  seed, device)
+            print(json.dumps(data["probes_and_knn"], indent=1), flush=True)
+    return {
         "name": "bench_metrics",
         # the load average shows whether other processes shared the CPU during the run
-        "provenance": results.provenance(device, wall, torch_threads=torch.get_num_threads(),
+        "provenance": results.provenance(device, wall.seconds, torch_threads=torch.get_num_threads(),
                                          cpu_count=os.cpu_count(),
                                          load_average_1min_before_after=[round(load_before[0], 2),
                                                                          round(os.getloadavg()[0], 2)]),
         "data": data,
     }
-    if args.out is not None:
-        print(f"wrote {results.write(record, args.out)}")
-    return record
 
 
-if __name__ == "__main__":
-    main()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options of ``python -m labfree.bench metrics``."""
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument("--no-parallel-umap", action="store_true",
+                        help="skip timing the unseeded (multi-threaded) UMAP fit")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma-separated parts to run: label_free, probes (default: both)")
+
+
+def from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run with the parsed options (the timings are printed as each part finishes); returns the record."""
+    parts = tuple(part.strip() for part in args.parts.split(",") if part.strip())
+    return run(args.device, quick=args.quick, parts=parts, seed=args.seed, threads=args.threads,
+               parallel_umap=not args.no_parallel_umap)

@@ -1,11 +1,11 @@
 """Throughput of three ways to augment a batch: labfree's batched ops, kornia, torchvision per image.
 
-A measurement script, not part of the library's API. It times one augmentation stack on random
-``uint8`` batches and writes images per second (median of several timed repeats after warm-up) with
-the device, library versions and date to a JSON file::
+A measurement, not part of the library's API. It times one augmentation stack on random ``uint8``
+batches and writes images per second (median of several timed repeats after warm-up) with the
+device, library versions and date to a JSON file::
 
-    python -m labfree.bench_augment --device cpu --batch-size 256 --size 32 --threads 1 --out bench.json
-    python -m labfree.bench_augment --device cuda --batch-size 512 --size 32 --out results/bench_gpu.json
+    python -m labfree.bench augment --device cpu --batch-size 256 --size 32 --threads 1 --out bench.json
+    python -m labfree.bench augment --device cuda --batch-size 512 --size 32 --out results/bench_gpu.json
 
 Implementations of the same stack (SimCLR's CIFAR stack by default; ``--stack byol`` times BYOL's
 two asymmetric views, with blur and solarisation):
@@ -16,24 +16,27 @@ two asymmetric views, with blur and solarisation):
   way a ``Dataset.__getitem__`` does it, then stacked.
 
 Every timed call includes the uint8-to-float conversion and normalisation. On CUDA the clock is
-read with CUDA events after a synchronise, so queued kernels are counted.
+read with CUDA events after a synchronise, so queued kernels are counted
+(:func:`labfree.bench.timing.clock`). The images are normalised with CIFAR-10's statistics,
+``CIFAR_MEAN`` and ``CIFAR_STD`` here (labfree.data's), which the training benchmark shares.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from labfree import augment, results
-from labfree.results import provenance
+from labfree.data.files import _CIFAR10_MEAN, _CIFAR10_STD
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
+from .timing import repeat, throughput
+
+__all__ = ["run", "labfree_fn", "kornia_fn", "torchvision_fn", "time_calls", "CIFAR_MEAN", "CIFAR_STD",
+           "BENCH_STACKS", "METHODS"]
+
+CIFAR_MEAN, CIFAR_STD = _CIFAR10_MEAN, _CIFAR10_STD  # the one copy the benchmarks use
 BENCH_STACKS = ("simclr_cifar", "byol")
 METHODS = ("labfree", "kornia", "torchvision_loop")
 
@@ -96,31 +99,14 @@ def torchvision_fn(stack: str, size: int) -> Callable:
 
 
 def time_calls(fn: Callable, x: torch.Tensor, *, warmup: int, repeats: int) -> list[float]:
-    """Seconds per call of ``fn(x)``, ``repeats`` times after ``warmup`` untimed calls."""
-    cuda = x.device.type == "cuda"
-    for _ in range(warmup):
-        fn(x)
-    seconds = []
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize(x.device)
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn(x)
-            end.record()
-            torch.cuda.synchronize(x.device)
-            seconds.append(start.elapsed_time(end) / 1000)
-        else:
-            t0 = time.perf_counter()
-            fn(x)
-            seconds.append(time.perf_counter() - t0)
-    return seconds
+    """Seconds per call of ``fn(x)``, ``repeats`` times after ``warmup`` untimed calls, on ``x``'s device."""
+    return repeat(lambda: fn(x), x.device, warmup=warmup, repeats=repeats)
 
 
 def run(device: str = "cpu", batch_size: int = 256, size: int = 32, stack: str = "simclr_cifar",
         threads: int | None = None, warmup: int = 3, repeats: int = 10,
         methods: tuple[str, ...] = METHODS, seed: int = 0) -> dict:
-    """Time ``methods`` on one random uint8 batch; returns a JSON-ready record."""
+    """Time ``methods`` on one random uint8 batch; returns a JSON-ready record with its provenance."""
     if stack not in BENCH_STACKS:
         raise ValueError(f"unknown stack {stack!r}; choose one of {BENCH_STACKS}")
     unknown = set(methods) - set(METHODS)
@@ -136,19 +122,15 @@ def run(device: str = "cpu", batch_size: int = 256, size: int = 32, stack: str =
                 "kornia": lambda: kornia_fn(stack, size, dev),
                 "torchvision_loop": lambda: torchvision_fn(stack, size)}
     numbers = {}
-    for method in methods:
-        try:
-            fn = builders[method]()
-        except ImportError as error:
-            numbers[method] = {"skipped": f"{error}; pip install kornia to time it"}
-            continue
-        with torch.no_grad():
-            seconds = time_calls(fn, x, warmup=warmup, repeats=repeats)
-        median = statistics.median(seconds)
-        # The median is the headline; the best call shows the cost without interference from
-        # other processes, which matters on shared machines.
-        numbers[method] = {"images_per_s": batch_size / median, "median_s": median,
-                           "images_per_s_best": batch_size / min(seconds), "seconds": seconds}
+    with results.timer() as wall:
+        for method in methods:
+            try:
+                fn = builders[method]()
+            except ImportError as error:
+                numbers[method] = {"skipped": f"{error}; pip install kornia to time it"}
+                continue
+            with torch.no_grad():
+                numbers[method] = throughput(batch_size, time_calls(fn, x, warmup=warmup, repeats=repeats))
     versions = {}
     for module in ("torchvision", "kornia"):
         try:
@@ -160,34 +142,28 @@ def run(device: str = "cpu", batch_size: int = 256, size: int = 32, stack: str =
         "stack": stack + (" (two views per call)" if stack == "byol" else ""),
         "batch_size": batch_size, "size": size, "threads": torch.get_num_threads(),
         "warmup": warmup, "repeats": repeats,
-        "provenance": provenance(dev, **versions),
+        "provenance": results.provenance(dev, wall.seconds, **versions),
         "results": numbers,
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options of ``python -m labfree.bench augment``."""
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--stack", choices=BENCH_STACKS, default="simclr_cifar")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON record here")
-    args = parser.parse_args(argv)
+
+
+def from_args(args: argparse.Namespace) -> dict:
+    """Run with the parsed options and print the rates; returns the record."""
     record = run(args.device, args.batch_size, args.size, args.stack, args.threads, args.warmup,
-                 args.repeats, tuple(args.methods))
+                 args.repeats, tuple(args.methods), args.seed)
     for method, r in record["results"].items():
         shown = f"{r['images_per_s']:>12,.0f} images/s" if "images_per_s" in r else r["skipped"]
         print(f"{method:>17}: {shown}")
     print(f"({record['provenance']['device']}, batch {args.batch_size}, {args.size} px, "
           f"{record['stack']})")
-    if args.out is not None:
-        print(f"wrote {results.write(record, args.out)}")
     return record
-
-
-if __name__ == "__main__":
-    main()

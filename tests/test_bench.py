@@ -1,0 +1,61 @@
+"""Smoke tests for labfree.bench: each benchmark runs at a tiny size on the CPU through the one
+command line, and writes a record with the fields book/performance.md reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labfree import bench
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+PROVENANCE = {"device", "date", "commit", "torch", "wall_time_s"}
+
+
+def test_clock_and_throughput():
+    value, seconds = bench.clock(lambda: 3, "cpu")
+    assert value == 3 and seconds >= 0
+    calls = []
+    assert len(bench.repeat(lambda: calls.append(1), warmup=2, repeats=3)) == 3 and len(calls) == 5
+    rates = bench.throughput(10, [1.0, 2.0, 4.0])
+    assert rates["images_per_s"] == 5.0 and rates["images_per_s_best"] == 10.0 and rates["median_s"] == 2.0
+
+
+def test_train_benchmark(tmp_path):
+    out = tmp_path / "bench_train.json"
+    record = bench.main(["train", "--device", "cpu", "--threads", "1", "--batch-size", "8", "--size", "32",
+                         "--encoder", "small_cnn", "--steps", "1", "--repeats", "1", "--warmup", "0",
+                         "--workers", "0", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    assert set(record["rates"]) == {"bare", "labfree", "conventional"}
+    assert all(r["images_per_s"] > 0 for r in record["rates"].values())
+    ratio = record["rates"]["labfree"]["images_per_s"] / record["rates"]["bare"]["images_per_s"]
+    assert record["ratios"]["labfree_over_bare"] == pytest.approx(ratio)
+    assert PROVENANCE <= set(record["provenance"])
+
+
+def test_augment_benchmark(tmp_path):
+    record = bench.main(["augment", "--device", "cpu", "--batch-size", "4", "--size", "16", "--warmup", "0",
+                         "--repeats", "2", "--methods", "labfree", "torchvision_loop",
+                         "--out", str(tmp_path / "bench_augment.json")])
+    assert set(record["results"]) == {"labfree", "torchvision_loop"}
+    assert all(r["images_per_s"] > 0 and len(r["seconds"]) == 2 for r in record["results"].values())
+    assert PROVENANCE <= set(record["provenance"]) and record["provenance"]["wall_time_s"] > 0
+
+
+def test_metrics_benchmark_probes():
+    record = bench.main(["metrics", "--device", "cpu", "--quick", "--parts", "probes"])
+    probes = record["data"]["probes_and_knn"]
+    assert {"linear_probe_adam_100_epochs", "linear_probe_lbfgs", "knn_k200"} <= set(probes)
+    assert probes["linear_probe_lbfgs"]["accuracy"] > 0.2  # ten classes: chance is 0.1
+    assert PROVENANCE <= set(record["provenance"])
+    with pytest.raises(ValueError, match="parts must be some of"):
+        bench.metrics.run("cpu", parts=("umap",))
+
+
+def test_one_command_line_lists_the_benchmarks(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    assert "{train,augment,metrics}" in capsys.readouterr().out
