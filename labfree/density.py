@@ -1,4 +1,4 @@
-r"""Noise-contrastive estimation (NCE) of an unnormalised density.
+r"""Density estimation by noise-contrastive estimation (NCE): fitting an unnormalised density.
 
 Gutmann & Hyvärinen (2010), *Noise-contrastive estimation: A new estimation principle for
 unnormalized statistical models* (AISTATS); the asymptotic analysis is in their 2012 JMLR paper.
