@@ -232,6 +232,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="positive definite"):
         density.UnnormalisedGaussian.from_moments([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]])
     with pytest.raises(ValueError, match="not normalised"):
-        density.nce_asymptotic_covariance(density.UnnormalisedGaussian.from_moments([0], [[1]], c=0.0), NOISE, 1)
+        unnormalised = density.UnnormalisedGaussian.from_moments([0], [[1]], c=0.0)
+        density.nce_asymptotic_covariance(unnormalised, NOISE, 1)
     with pytest.raises(ValueError, match="dimension 2 but the model is 1-D"):
         density.UnnormalisedGaussian(1)(torch.zeros(3, 2))
