@@ -51,7 +51,7 @@ test: $(VENV)/.dev
 
 # Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).
 sync: $(VENV)/.dev
-	$(PY) tools/notebooks.py sync
+	$(PY) -m tools.pairing sync
 
 clean:
 	rm -rf _build .pytest_cache

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -16,9 +15,9 @@ import papermill
 import pytest
 import yaml
 
+from tools import pairing
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks as pairing  # noqa: E402  (tools/notebooks.py)
 
 EXECUTED = ROOT / "_build" / "papermill"
 NOTEBOOKS = sorted(
@@ -49,7 +48,7 @@ def _parameters_cell(path: Path):
 def test_there_are_chapters() -> None:
     assert NOTEBOOKS, "no notebooks under notebooks/: run `make sync`"
     # every notebook has its source, assignments' solution notebooks included (student versions,
-    # written by tools/student.py, are checked in test_student.py)
+    # written by tools.student, are checked in test_student.py)
     assert len(pairing.sources()) == len(NOTEBOOKS)
 
 

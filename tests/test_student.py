@@ -5,17 +5,14 @@ The solution notebooks themselves run under papermill in ``test_notebooks.py`` (
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import student  # noqa: E402  (tools/student.py)
+from tools import pairing, student
 
-import notebooks as pairing  # noqa: E402  (tools/notebooks.py)
+ROOT = Path(__file__).resolve().parents[1]
 
 ASSIGNMENTS = student.assignments()
 
@@ -31,12 +28,12 @@ def _student(source: Path) -> nbformat.NotebookNode:
 def test_there_are_assignments() -> None:
     assert ASSIGNMENTS, "no book/assignments/*.md source with cells tagged 'solution'"
     for source in ASSIGNMENTS:
-        assert student.student_path(source).is_file(), f"run `python tools/student.py` for {source.name}"
+        assert student.student_path(source).is_file(), f"run `python -m tools.student` for {source.name}"
 
 
 def test_student_notebooks_are_up_to_date() -> None:
     """Regenerating from the sources gives the committed files, byte for byte, and no orphans."""
-    assert not student.stale(), "run `python tools/student.py`: " + ", ".join(
+    assert not student.stale(), "run `python -m tools.student`: " + ", ".join(
         p.relative_to(ROOT).as_posix() for p in student.stale())
 
 
@@ -114,7 +111,7 @@ def test_stub_raises(tmp_path: Path) -> None:
 
 
 def test_student_notebooks_are_not_paired_orphans() -> None:
-    """tools/notebooks.py neither pairs nor flags the student versions; it does flag other orphans."""
+    """tools.pairing neither pairs nor flags the student versions; it does flag other orphans."""
     for source in ASSIGNMENTS:
         assert pairing.is_student(student.student_path(source))
         assert not pairing.is_student(pairing.twin(source))

@@ -2,7 +2,7 @@
 
 An assignment is a MyST notebook ``book/assignments/<name>.md`` with at least one cell tagged
 ``solution``. Its solution notebook ``notebooks/assignments/<name>.ipynb`` is written by
-``tools/notebooks.py sync``; this script writes ``notebooks/assignments/student/<name>.ipynb``:
+``python -m tools.pairing sync``; this module writes ``notebooks/assignments/student/<name>.ipynb``:
 
 * a code cell tagged ``solution`` keeps its leading comment lines (what to compute) and gets
   ``# YOUR CODE HERE`` and a ``raise NotImplementedError(...)`` in place of the code;
@@ -11,8 +11,8 @@ An assignment is a MyST notebook ``book/assignments/<name>.md`` with at least on
 * everything else — the prose, the parameters, the cells tagged ``check`` that tell a student
   whether a result is plausible — is kept as it is; a note under the title says how the file was made.
 
-    python tools/student.py           # (re)write every student notebook
-    python tools/student.py --check   # exit 1 and list the student notebooks that are out of date
+    python -m tools.student           # (re)write every student notebook
+    python -m tools.student --check   # exit 1 and list the student notebooks that are out of date
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import notebooks as pairing  # noqa: E402  (tools/notebooks.py: sources and their rendering)
+from tools import pairing  # the sources and their rendering
 
 ROOT = pairing.ROOT
 ASSIGNMENTS = pairing.BOOK / "assignments"
@@ -77,7 +76,7 @@ def stub(code: str, number: int) -> str:
 
 
 def note(source: Path) -> nbformat.NotebookNode:
-    text = (f"> **Student version**, written by `python tools/student.py` from "
+    text = (f"> **Student version**, written by `python -m tools.student` from "
             f"`{source.relative_to(ROOT).as_posix()}`. Fill in the cells marked `{STUB}` (each raises "
             "`NotImplementedError` until you do) and the answer cells marked *Your answer here.*; "
             "the cells after them check that your results are plausible. Run the notebook top to "
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         bad = stale()
         for path in bad:
-            print(f"out of date: {path.relative_to(ROOT)} (run `python tools/student.py`)")
+            print(f"out of date: {path.relative_to(ROOT)} (run `python -m tools.student`)")
         return 1 if bad else 0
     for path in write():
         print(f"wrote {path.relative_to(ROOT)}")

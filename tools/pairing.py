@@ -4,10 +4,14 @@
 ``notebooks/<path>.ipynb`` (outputs stripped: what Colab opens and papermill runs), sub-folders
 included: ``book/assignments/X.md`` pairs with ``notebooks/assignments/X.ipynb`` (an assignment with
 its solutions). The student versions ``notebooks/assignments/student/X.ipynb`` are written from the
-same sources by ``tools/student.py``; ``sync`` and ``check`` cover them too.
+same sources by :mod:`tools.student`; ``sync`` and ``check`` cover them too. From the repository
+root (``make sync`` runs the first)::
 
-    python tools/notebooks.py sync     # write every notebooks/ twin from its book/ source
-    python tools/notebooks.py check    # exit 1 and list the pairs that differ
+    python -m tools.pairing sync     # write every notebooks/ twin from its book/ source
+    python -m tools.pairing check    # exit 1 and list the pairs that differ
+
+(The module is not called ``notebooks``: from the repository root that name is the notebooks/
+folder.)
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def render(source: Path) -> str:
 
 
 def is_student(notebook: Path) -> bool:
-    """Whether a notebook is a student version (written by tools/student.py, not paired here)."""
+    """Whether a notebook is a student version (written by tools.student, not paired here)."""
     return (NOTEBOOKS / "assignments" / "student") in notebook.parents
 
 
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["sync", "check"])
     args = parser.parse_args(argv)
-    import student  # tools/student.py (imported here: it imports this module)
+    from tools import student  # imported here: it imports this module
 
     if args.command == "sync":
         for path in sync() + student.write():
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"out of sync: {source} -> {target.relative_to(ROOT)} (run `make sync`)")
     old = student.stale()
     for path in old:
-        print(f"out of date: {path.relative_to(ROOT)} (run `python tools/student.py`)")
+        print(f"out of date: {path.relative_to(ROOT)} (run `python -m tools.student`)")
     return 1 if bad or old else 0
 
 
