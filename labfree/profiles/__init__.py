@@ -7,8 +7,8 @@ page start with prose, lets ``tools.profiles`` list and run chapters by profile,
 compare a committed record's settings with the profile it claims to come from.
 
 A module may set ``MINUTES``, the wall time each recorded profile is expected to take on the
-machine it was sized for (the runner's estimate until a record exists), and ``CHAPTER`` when the chapter's page is not ``book/<module>.md`` (the VICReg
-assignment is ``"assignments/vicreg"``).
+machine it was sized for (the runner's estimate until a record exists), and ``CHAPTER`` when the
+chapter's page is not ``book/<module>.md`` (the VICReg assignment is ``"assignments/vicreg"``).
 """
 
 from __future__ import annotations

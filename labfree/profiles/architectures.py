@@ -4,7 +4,8 @@ Every profile trains each member of ``zoo`` (family -> list of ``[encoder, encod
 ``method`` (supervised by default: Table 5.1's models were trained with labels) and measures it at
 its initialisation, at the ``milestone_at`` epochs and at the end, on two probe tasks of the same
 test images. ``amp`` is one choice for every member, or one per family; ``umap_epochs`` is UMAP's
-optimisation length (``None``: the library's default). ``imagenet_zoo`` (online profile only) adds torchvision's ImageNet classifiers, frozen.
+optimisation length (``None``: the library's default). ``imagenet_zoo`` (online profile only) adds
+torchvision's ImageNet classifiers, frozen.
 """
 
 MINUTES = {"reference": 10}  # one thread of a CPU with native bf16
