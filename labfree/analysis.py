@@ -12,9 +12,8 @@ milestone, as built by :func:`labfree.metrics.metrics_table`)::
     corr = analysis.correlations(table)                # long format: metric, init, r, p, n
     sig = analysis.significance_table(corr)
     print(sig.to_markdown())                           # or sig.styled() in a notebook
-    analysis.plot_metrics_over_epochs(table)
 
-Plot helpers live here, next to the analysis they draw.
+Its pictures (metrics over the epochs, a metric against the probe) are in :mod:`labfree.plots`.
 """
 
 from __future__ import annotations
@@ -37,8 +36,6 @@ __all__ = [
     "correlations",
     "SignificanceTable",
     "significance_table",
-    "plot_metrics_over_epochs",
-    "plot_metric_vs_target",
 ]
 
 #: Rows in the order of Table 4.1 (labelled references first), then the spectral metrics.
@@ -240,81 +237,12 @@ def significance_table(corr: pd.DataFrame, *, level: float = 0.05) -> Significan
     return SignificanceTable(r=r, p=p, sign=sign, label_free=label_free, level=level)
 
 
-def plot_metrics_over_epochs(
-    table: pd.DataFrame,
-    metrics: Sequence[str] | None = None,
-    *,
-    epoch_column: str = "epoch",
-    by: str | None = None,
-    axes: Any = None,
-    ncols: int = 3,
-) -> np.ndarray:
-    """One panel per metric against the epoch of its milestone; returns the array of Axes used.
+def __getattr__(name: str):
+    # The two plot helpers moved to labfree.plots; chapters still being edited call them here.
+    moved = {"plot_metrics_over_epochs": "metrics_over_epochs",
+             "plot_metric_vs_target": "metric_vs_target"}
+    if name in moved:
+        from . import plots
 
-    ``by`` draws one line per run (e.g. ``"method"``) with a legend in the first panel. Pass
-    ``axes`` (any array-like of at least ``len(metrics)`` Axes) to draw into an existing figure.
-    """
-    import matplotlib.pyplot as plt
-
-    metrics = list(metrics) if metrics is not None else _default_metrics(table)
-    _require_columns(table, [epoch_column, *metrics, *_as_list(by)], "columns")
-    if axes is None:
-        ncols = max(1, min(ncols, len(metrics)))
-        nrows = -(-len(metrics) // ncols)
-        _, axes = plt.subplots(nrows, ncols, figsize=(4.0 * ncols, 3.0 * nrows), squeeze=False,
-                               constrained_layout=True)
-        for extra in np.ravel(axes)[len(metrics):]:
-            extra.set_visible(False)
-    flat = np.ravel(np.asarray(axes, dtype=object))
-    if flat.size < len(metrics):
-        raise ValueError(f"got {flat.size} axes for {len(metrics)} metrics")
-    groups = table.groupby(by, sort=False) if by else [(None, table)]
-    for ax, metric in zip(flat, metrics):
-        for key, part in groups:
-            part = part.sort_values(epoch_column)
-            ax.plot(part[epoch_column], part[metric], marker="o", markersize=3,
-                    label=None if key is None else str(key))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(_name(metric))
-        ax.set_title(_name(metric))
-        ax.grid(alpha=0.3)
-    if by:
-        flat[0].legend(title=by, fontsize="small")
-    return flat[:len(metrics)]
-
-
-def plot_metric_vs_target(
-    table: pd.DataFrame,
-    metric: str,
-    target: str = "probe_accuracy",
-    *,
-    epoch_column: str = "epoch",
-    exclude_epochs: Sequence[Any] | None = (0,),
-    ax: Any = None,
-) -> Any:
-    """Scatter a metric against ``target`` (LP accuracy), coloured by epoch, the initialisation
-    milestone(s) hollow, with Pearson r with and without them in the title (cf. Figure A.1)."""
-    import matplotlib.pyplot as plt
-
-    _require_columns(table, [metric, target, epoch_column], "columns")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.5), constrained_layout=True)
-    exclude = list(exclude_epochs) if exclude_epochs is not None else []
-    init = table[epoch_column].isin(exclude)
-    points = ax.scatter(table.loc[~init, target], table.loc[~init, metric],
-                        c=table.loc[~init, epoch_column], cmap="viridis", s=25)
-    if init.any():
-        ax.scatter(table.loc[init, target], table.loc[init, metric], facecolors="none",
-                   edgecolors="black", s=40, label="initialisation")
-        ax.legend(fontsize="small")
-    ax.figure.colorbar(points, ax=ax, label="epoch")
-    r_all = _pearson(table[metric].to_numpy(float), table[target].to_numpy(float))[0]
-    title = f"r = {r_all:+.2f} ({WITH_INIT})"
-    if exclude:
-        r_wo = _pearson(table.loc[~init, metric].to_numpy(float),
-                        table.loc[~init, target].to_numpy(float))[0]
-        title += f", {r_wo:+.2f} ({WITHOUT_INIT})"
-    ax.set_title(title, fontsize="medium")
-    ax.set_xlabel(_name(target))
-    ax.set_ylabel(_name(metric))
-    return ax
+        return getattr(plots, moved[name])
+    raise AttributeError(f"module 'labfree.analysis' has no attribute {name!r}")

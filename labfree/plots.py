@@ -7,13 +7,17 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from matplotlib.patches import Circle
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
-__all__ = ["image_grid", "binary_entropy_curve", "information_diagram"]
+from .analysis import WITH_INIT, WITHOUT_INIT, _as_list, _default_metrics, _name, _pearson, _require_columns
+
+__all__ = ["image_grid", "binary_entropy_curve", "information_diagram", "metrics_over_epochs",
+           "metric_vs_target"]
 
 
 def image_grid(images: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor | None = None,
@@ -222,4 +226,80 @@ def information_diagram(
     ax.set_ylim(-(2.1 if outside else 1.1) * big, 1.1 * big)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=2, frameon=False, fontsize=9,
               title=f"circle areas and overlap to scale, in {unit}", title_fontsize=8)
+    return ax
+
+
+def metrics_over_epochs(
+    table: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    *,
+    epoch_column: str = "epoch",
+    by: str | None = None,
+    axes: ArrayLike | None = None,
+    ncols: int = 3,
+) -> np.ndarray:
+    """One panel per metric against the epoch of its milestone; returns the array of Axes used.
+
+    ``by`` draws one line per run (e.g. ``"method"``) with a legend in the first panel. Pass
+    ``axes`` (any array-like of at least ``len(metrics)`` Axes) to draw into an existing figure.
+    """
+    metrics = list(metrics) if metrics is not None else _default_metrics(table)
+    _require_columns(table, [epoch_column, *metrics, *_as_list(by)], "columns")
+    if axes is None:
+        ncols = max(1, min(ncols, len(metrics)))
+        nrows = -(-len(metrics) // ncols)
+        _, axes = plt.subplots(nrows, ncols, figsize=(4.0 * ncols, 3.0 * nrows), squeeze=False,
+                               constrained_layout=True)
+        for extra in np.ravel(axes)[len(metrics):]:
+            extra.set_visible(False)
+    flat = np.ravel(np.asarray(axes, dtype=object))
+    if flat.size < len(metrics):
+        raise ValueError(f"got {flat.size} axes for {len(metrics)} metrics")
+    groups = table.groupby(by, sort=False) if by else [(None, table)]
+    for ax, metric in zip(flat, metrics):
+        for key, part in groups:
+            part = part.sort_values(epoch_column)
+            ax.plot(part[epoch_column], part[metric], marker="o", markersize=3,
+                    label=None if key is None else str(key))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_name(metric))
+        ax.set_title(_name(metric))
+        ax.grid(alpha=0.3)
+    if by:
+        flat[0].legend(title=by, fontsize="small")
+    return flat[:len(metrics)]
+
+
+def metric_vs_target(
+    table: pd.DataFrame,
+    metric: str,
+    target: str = "probe_accuracy",
+    *,
+    epoch_column: str = "epoch",
+    exclude_epochs: Sequence[int] | None = (0,),
+    ax: Axes | None = None,
+) -> Axes:
+    """Scatter a metric against ``target`` (LP accuracy), coloured by epoch, the initialisation
+    milestone(s) hollow, with Pearson r with and without them in the title (cf. Figure A.1)."""
+    _require_columns(table, [metric, target, epoch_column], "columns")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.5), constrained_layout=True)
+    exclude = list(exclude_epochs) if exclude_epochs is not None else []
+    init = table[epoch_column].isin(exclude)
+    points = ax.scatter(table.loc[~init, target], table.loc[~init, metric],
+                        c=table.loc[~init, epoch_column], cmap="viridis", s=25)
+    if init.any():
+        ax.scatter(table.loc[init, target], table.loc[init, metric], facecolors="none",
+                   edgecolors="black", s=40, label="initialisation")
+        ax.legend(fontsize="small")
+    ax.figure.colorbar(points, ax=ax, label="epoch")
+    r_all = _pearson(table[metric].to_numpy(float), table[target].to_numpy(float))[0]
+    title = f"r = {r_all:+.2f} ({WITH_INIT})"
+    if exclude:
+        r_wo = _pearson(table.loc[~init, metric].to_numpy(float),
+                        table.loc[~init, target].to_numpy(float))[0]
+        title += f", {r_wo:+.2f} ({WITHOUT_INIT})"
+    ax.set_title(title, fontsize="medium")
+    ax.set_xlabel(_name(target))
+    ax.set_ylabel(_name(metric))
     return ax

@@ -1,4 +1,4 @@
-"""Tests for labfree.analysis: correlations against scipy, Table 4.1 marks, plots."""
+"""Tests for labfree.analysis: correlations against scipy, Table 4.1 marks."""
 
 from __future__ import annotations
 
@@ -117,25 +117,3 @@ def test_significance_level_changes_the_marks():
     assert loose.sign.iloc[0, 0] != 0 and strict.sign.iloc[0, 0] == 0
     with pytest.raises(ValueError, match="level"):
         A.significance_table(corr, level=5)
-
-
-def test_plot_metrics_over_epochs_draws_one_panel_per_metric():
-    table = pd.concat([milestone_table(0, "simclr"), milestone_table(1, "moco")], ignore_index=True)
-    axes = A.plot_metrics_over_epochs(table, ["entropy", "ami_c1_c2"], by="method")
-    assert len(axes) == 2
-    assert axes[0].get_ylabel() == "Entropy" and axes[0].get_xlabel() == "epoch"
-    assert len(axes[0].lines) == 2 and axes[0].get_legend() is not None
-    np.testing.assert_allclose(axes[1].lines[0].get_ydata(), table[table.method == "simclr"].ami_c1_c2)
-    _, given = plt.subplots(1, 3)
-    used = A.plot_metrics_over_epochs(table[table.method == "moco"], axes=given)
-    assert len(used) == 3 and used[2] is given[2]
-    with pytest.raises(ValueError, match="2 axes for 3 metrics"):
-        A.plot_metrics_over_epochs(table, axes=given[:2])
-
-
-def test_plot_metric_vs_target_annotates_both_correlations():
-    table = milestone_table()
-    ax = A.plot_metric_vs_target(table, "entropy")
-    r_all = stats.pearsonr(table.entropy, table.probe_accuracy).statistic
-    assert f"{r_all:+.2f} (w/ init)" in ax.get_title()
-    assert ax.get_xlabel() == "LP accuracy" and ax.get_ylabel() == "Entropy"

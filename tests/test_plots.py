@@ -8,8 +8,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from labfree import plots  # noqa: E402
 
@@ -46,4 +48,42 @@ def test_image_grid_rejects_bad_input():
         plots.image_grid(torch.zeros(2, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="3 labels for 2 images"):
         plots.image_grid(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), [0, 1, 1])
+    plt.close("all")
+
+
+def _milestones(seed: int = 0, method: str = "simclr") -> pd.DataFrame:
+    """Eleven milestones of a run whose probe accuracy rises: AMI(C1, C_GT) tracks it, the entropy
+    mirrors it, AMI(C1, C2) is noise."""
+    rng = np.random.default_rng(seed)
+    epochs = np.arange(0, 220, 20)
+    accuracy = 0.2 + 0.6 * (1 - np.exp(-epochs / 50)) + 0.01 * rng.normal(size=epochs.size)
+    return pd.DataFrame({"method": method, "epoch": epochs, "probe_accuracy": accuracy,
+                         "ami_c1_gt": accuracy + 0.02 * rng.normal(size=epochs.size),
+                         "entropy": 5 - 2 * accuracy + 0.02 * rng.normal(size=epochs.size),
+                         "ami_c1_c2": rng.normal(size=epochs.size)})
+
+
+def test_metrics_over_epochs_draws_one_panel_per_metric():
+    table = pd.concat([_milestones(0, "simclr"), _milestones(1, "moco")], ignore_index=True)
+    axes = plots.metrics_over_epochs(table, ["entropy", "ami_c1_c2"], by="method")
+    assert len(axes) == 2
+    assert axes[0].get_ylabel() == "Entropy" and axes[0].get_xlabel() == "epoch"
+    assert len(axes[0].lines) == 2 and axes[0].get_legend() is not None
+    np.testing.assert_allclose(axes[1].lines[0].get_ydata(),
+                               table[table.method == "simclr"].ami_c1_c2)
+    _, given = plt.subplots(1, 3)
+    used = plots.metrics_over_epochs(table[table.method == "moco"], axes=given)
+    assert len(used) == 3 and used[2] is given[2]
+    with pytest.raises(ValueError, match="2 axes for 3 metrics"):
+        plots.metrics_over_epochs(table, axes=given[:2])
+    plt.close("all")
+
+
+def test_metric_vs_target_annotates_both_correlations():
+    table = _milestones()
+    ax = plots.metric_vs_target(table, "entropy")
+    r_all = stats.pearsonr(table.entropy, table.probe_accuracy).statistic
+    r_wo = stats.pearsonr(table.entropy[1:], table.probe_accuracy[1:]).statistic
+    assert f"{r_all:+.2f} (w/ init), {r_wo:+.2f} (w/o init)" in ax.get_title()
+    assert ax.get_xlabel() == "LP accuracy" and ax.get_ylabel() == "Entropy"
     plt.close("all")
