@@ -102,7 +102,7 @@ class Chapter:
         record = json.loads(path.read_text())
         if not same_settings(record["provenance"].get("settings"), profiles.get(self.name)[profile]):
             print(f"note: {path.name} was made with other settings than the {profile!r} profile "
-                  "has now; it is stale and not shown (re-run: python -m tools.profiles "
+                  "has now; it is stale and not shown (re-run: python -m tools.run_profiles "
                   f"--profile {profile} {self.name})")
             return None
         return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -91,7 +92,11 @@ def test_a_stale_record_is_not_shown(records, capsys) -> None:
     results.save("simclr_reference", {"accuracy": 0.8}, settings=stale, profile="reference")
     shown = chapter.setup("simclr", "ci").best({"accuracy": 0.5})
     assert shown.source == "this run"
-    assert "stale" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stale" in out
+    # the advice names the runner that exists
+    command = out.split("re-run: python -m ")[1].split()[0]
+    assert importlib.util.find_spec(command) is not None, command
 
 
 def test_record_names_and_settings_comparison() -> None:

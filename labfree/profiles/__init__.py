@@ -3,7 +3,7 @@
 A module holds ``PROFILES``: for each profile name (``"ci"``, ``"reference"``, ``"full"``,
 ``"online"``) a dict of plain settings (numbers, strings, lists, dicts) that the chapter reads
 through :func:`labfree.chapter.setup`. Keeping them here, not in the notebook, lets the reader's
-page start with prose, lets ``tools.profiles`` list and run chapters by profile, and lets a test
+page start with prose, lets ``tools.run_profiles`` list and run chapters by profile, and lets a test
 compare a committed record's settings with the profile it claims to come from.
 
 A module may set ``MINUTES``, the wall time each recorded profile is expected to take on the
