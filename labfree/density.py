@@ -44,6 +44,8 @@ from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from labfree._validate import covariance as _check_covariance
+
 __all__ = [
     "logistic",
     "nce_objective",
@@ -173,9 +175,8 @@ def gaussian_log_normaliser(covariance: ArrayLike) -> float:
     cov = np.atleast_2d(np.asarray(covariance, dtype=np.float64))
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"covariance must be a variance or a square (d, d) matrix; got shape {cov.shape}.")
-    sign, logdet = np.linalg.slogdet(2 * np.pi * cov)
-    if sign <= 0 or not np.allclose(cov, cov.T) or np.linalg.eigvalsh(cov).min() <= 0:
-        raise ValueError("covariance must be symmetric positive definite.")
+    cov = _check_covariance(cov, "covariance")  # finite, symmetric, positive definite (by Cholesky)
+    _, logdet = np.linalg.slogdet(2 * np.pi * cov)
     return float(0.5 * logdet)
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from labfree._validate import covariance
+
 from .discrete import _log_base
 
 
@@ -24,14 +26,8 @@ def gaussian_entropy(cov: ArrayLike, base: float = math.e) -> float:
 
     Unlike discrete entropy this can be negative (a narrow Gaussian), and it changes under rescaling.
     """
-    sigma = np.atleast_2d(np.asarray(cov, dtype=np.float64))
-    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1]:
-        raise ValueError(f"cov must be a square matrix, got shape {sigma.shape}")
-    if not np.allclose(sigma, sigma.T):
-        raise ValueError("cov must be symmetric")
-    sign, logdet = np.linalg.slogdet(sigma)
-    if sign <= 0 or not np.isfinite(logdet):
-        raise ValueError("cov must be positive definite (its determinant is not > 0)")
+    sigma = covariance(cov, "cov")  # finite, symmetric, positive definite (by Cholesky)
+    _, logdet = np.linalg.slogdet(sigma)
     n = sigma.shape[0]
     return float(0.5 * (n * math.log(2 * math.pi * math.e) + logdet) / _log_base(base))
 
