@@ -10,6 +10,8 @@ import math
 
 from torch import Tensor
 
+from labfree._validate import number
+
 
 def _check_embeddings(name: str, t: Tensor, *, min_batch: int = 1, why: str = "") -> None:
     if not isinstance(t, Tensor):
@@ -49,6 +51,13 @@ def _check_temperature(temperature: float) -> None:
 def _check_margin(margin: float) -> None:
     if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
         raise ValueError(f"margin must be a non-negative finite number (FaceNet: 0.2); got {margin!r}.")
+
+
+def _check_weight(name: str, value: float, fix: str) -> float:
+    """A loss weight or coefficient: a finite number >= 0 (NaN or a negative weight would train
+    towards the opposite of the term)."""
+    return number(value, name, low=0, fix=fix)
+
 
 def _check_negatives(negatives: object, reference: Tensor, names: tuple[str, str, str]) -> None:
     """Negatives are (M, D) shared by every row of ``reference`` (N, D), or (N, M, D) per row.

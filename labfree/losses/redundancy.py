@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import _check_embeddings, _check_views
+from ._checks import _check_embeddings, _check_views, _check_weight
 
 
 def invariance_term(z1: Tensor, z2: Tensor) -> Tensor:
@@ -47,6 +47,8 @@ def variance_term(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
         eps: numerical floor inside the square root.
     """
     _check_embeddings("z", z, min_batch=2, why="the variance term (a standard deviation over the batch)")
+    _check_weight("gamma", gamma, "gamma is the target standard deviation, e.g. gamma=1")
+    _check_weight("eps", eps, "eps is a small floor inside the square root, e.g. eps=1e-4")
     std = torch.sqrt(z.var(dim=0) + eps)
     return F.relu(gamma - std).mean()
 
@@ -70,6 +72,9 @@ def covariance_term(z: Tensor) -> Tensor:
     cov = zc.T @ zc / (n - 1)
     off_diagonal = cov - torch.diag_embed(torch.diagonal(cov))
     return off_diagonal.pow(2).sum() / d
+
+
+_VICREG_WEIGHTS = {"sim_weight": 25.0, "var_weight": 25.0, "cov_weight": 1.0}
 
 
 class VICRegTerms(NamedTuple):
@@ -112,6 +117,9 @@ def vicreg_loss(
         are the two-view combinations above, before weighting.
     """
     _check_views(("z1", "z2"), z1, z2, min_batch=2, why="VICReg (variance and covariance over the batch)")
+    for name, weight in (("sim_weight", sim_weight), ("var_weight", var_weight), ("cov_weight", cov_weight)):
+        _check_weight(name, weight, f"VICReg's weights are >= 0 (the paper's {name}: "
+                      f"{_VICREG_WEIGHTS[name]:g}); 0 switches the term off")
     invariance = invariance_term(z1, z2)
     variance = 0.5 * (variance_term(z1, gamma, eps) + variance_term(z2, gamma, eps))
     covariance = covariance_term(z1) + covariance_term(z2)
@@ -144,6 +152,8 @@ def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, *, eps: float
         eps: variance floor of the standardisation (BatchNorm's default, 1e-5).
     """
     _check_views(("z1", "z2"), z1, z2, min_batch=2, why="Barlow Twins (standardisation over the batch)")
+    _check_weight("lambd", lambd, "lambd weighs the off-diagonal term (the paper's: lambd=5e-3)")
+    _check_weight("eps", eps, "eps is the variance floor of the standardisation, e.g. eps=1e-5")
     n = z1.shape[0]
 
     def standardise(z: Tensor) -> Tensor:

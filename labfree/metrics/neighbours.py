@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
+from labfree._validate import number
+
 from ._checks import Features, _device, _labels, _positive_int, _torch_features
 
 _METRICS = ("cosine", "euclidean")
@@ -77,8 +79,8 @@ def knn_classify(
     ``temperature = 0.1`` is the value common in SSL monitoring (Wu et al. used 0.07).
     """
     k = _positive_int(k, "k")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    number(temperature, "temperature", low=0, low_open=True,
+           fix="the votes weigh exp(similarity / temperature): pass e.g. temperature=0.1")
     device = _device(device)
     xtr = _torch_features(train_h, "train_h", device)
     xte = _torch_features(test_h, "test_h", device)

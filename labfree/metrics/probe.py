@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
+from labfree._validate import number
+
 from ._checks import Features, _device, _encode_classes, _features, _labels, _positive_int, _torch_features
 
 
@@ -132,10 +134,10 @@ def linear_probe(
     """
     epochs = _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
-    if lr <= 0 or weight_decay < 0:
-        raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
+    number(lr, "lr", low=0, low_open=True, fix="pass the peak learning rate, e.g. lr=3e-3 (the protocol's)")
+    number(weight_decay, "weight_decay", low=0, fix="pass e.g. weight_decay=1e-4, or 0 for none")
     low, high = momentum_range
-    if not 0 <= low <= high < 1:
+    if not 0 <= low <= high < 1:  # NaN fails too
         raise ValueError(f"momentum_range must satisfy 0 <= low <= high < 1, got {momentum_range}")
     device = _device(device)
     xtr, ytr, xte, yte, classes, mean, std = _probe_inputs(
@@ -189,8 +191,8 @@ def linear_probe_lbfgs(
     device memory; the result is the optimum the Adam probe approaches.
     """
     max_iter = _positive_int(max_iter, "max_iter")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    number(weight_decay, "weight_decay", low=0, fix="pass e.g. weight_decay=1e-4, or 0 for none")
+    number(tolerance, "tolerance", low=0, low_open=True, fix="pass e.g. tolerance=1e-6")
     device = _device(device)
     xtr, ytr, xte, yte, classes, mean, std = _probe_inputs(
         train_h, train_y, test_h, test_y, device, standardize, "linear probe")
