@@ -46,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from labfree._validate import number
+
 __all__ = ["Augment", "AugmentParams", "STACKS", "stack", "pair", "views", "simclr_jitter"]
 
 STACKS = ("simclr_cifar", "shapes", "byol", "vicreg", "rotation", "none")
@@ -62,8 +64,8 @@ _N_CROP_TRIES = 10  # as torchvision's RandomResizedCrop
 def simclr_jitter(strength: float) -> tuple[float, float, float, float]:
     """SimCLR's colour-jitter ranges for strength ``s``: (0.8s, 0.8s, 0.8s, 0.2s) for
     (brightness, contrast, saturation, hue). SimCLR uses s = 1 on ImageNet and s = 0.5 on CIFAR-10."""
-    if strength < 0:
-        raise ValueError(f"jitter strength must be >= 0, got {strength}")
+    strength = number(strength, "strength", low=0,
+                      fix="the jitter strength s is >= 0: SimCLR uses s=1 on ImageNet, s=0.5 on CIFAR-10")
     return (0.8 * strength, 0.8 * strength, 0.8 * strength, min(0.2 * strength, 0.5))
 
 
@@ -152,7 +154,7 @@ class Augment:
             raise ValueError(f"crop_ratio must satisfy 0 < min <= max, got {self.crop_ratio}")
         set_(self, "crop_ratio", (lo, hi))
         jitter = tuple(float(v) for v in self.jitter)
-        if len(jitter) != 4 or min(jitter) < 0 or jitter[3] > 0.5:
+        if len(jitter) != 4 or not all(math.isfinite(v) and v >= 0 for v in jitter) or jitter[3] > 0.5:
             raise ValueError("jitter must be four non-negative ranges (brightness, contrast, "
                              f"saturation, hue) with hue <= 0.5, got {self.jitter}; see simclr_jitter()")
         set_(self, "jitter", jitter)
@@ -169,15 +171,23 @@ class Augment:
             lo, hi = (-abs(float(deg)), abs(float(deg))) if deg else (0.0, 0.0)
         else:
             lo, hi = _pair_of(deg, "rotation_degrees")
-        if lo > hi:
-            raise ValueError(f"rotation_degrees range must satisfy min <= max, got {deg}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"rotation_degrees must be finite degrees d (angles in [-d, d]) or a range "
+                             f"(min, max) with min <= max; got {deg}. Pass e.g. rotation_degrees=180")
         set_(self, "rotation_degrees", (lo, hi))
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {self.padding_mode!r}")
         set_(self, "mean", _three(self.mean, "mean"))
         set_(self, "std", _three(self.std, "std"))
-        if min(self.std) <= 0:
-            raise ValueError(f"std must be positive, got {self.std}")
+        if not all(math.isfinite(v) for v in self.mean):
+            raise ValueError(f"mean must be finite, got {self.mean}; pass the data set's channel means, "
+                             "e.g. labfree.data's ImageSet.mean")
+        if not all(math.isfinite(v) and v > 0 for v in self.std):
+            raise ValueError(f"std must be positive and finite, got {self.std}; pass the data set's "
+                             "channel standard deviations, e.g. labfree.data's ImageSet.std")
+        set_(self, "solarize_threshold", number(
+            self.solarize_threshold, "solarize_threshold", low=0, high=1,
+            fix="the threshold is on the [0, 1] scale, e.g. solarize_threshold=0.5"))
         if self.size is not None:
             size = (self.size, self.size) if isinstance(self.size, int) else tuple(int(s) for s in self.size)
             if len(size) != 2 or min(size) < 1:
@@ -298,8 +308,8 @@ def pair(name: str, *, mean: float | Sequence[float], std: float | Sequence[floa
     "byol" and "vicreg", the same configuration twice for the others. Arguments as :func:`stack`."""
     if name not in STACKS:
         raise ValueError(f"unknown augmentation stack {name!r}; choose one of {STACKS}")
-    if strength < 0:
-        raise ValueError(f"strength must be >= 0, got {strength}")
+    strength = number(strength, "strength", low=0,
+                      fix="strength multiplies the stack's jitter ranges: 1 as published, 0 for none")
     common = dict(mean=mean, std=std, size=size)
     simclr_cifar = dict(crop_scale=(0.08, 1.0), crop_ratio=(3 / 4, 4 / 3), flip_p=0.5,
                         jitter=simclr_jitter(0.5), jitter_p=0.8, grey_p=0.2)
@@ -377,6 +387,9 @@ def _check_images(images: Tensor) -> Tensor:
         raise ValueError(f"images must have 1 or 3 channels (dim 1), got shape {tuple(images.shape)}; "
                          "drop an alpha channel with images[:, :3], or permute (B, H, W, C) to "
                          "(B, C, H, W)")
+    if images.shape[0] == 0:
+        raise ValueError(f"images is an empty batch (shape {tuple(images.shape)}); pass at least one "
+                         "image (a slice past the end of the data set, or a batch_size larger than it?)")
     return images
 
 

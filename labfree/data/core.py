@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ DATASETS: tuple[str, ...] = ("shapes", "digits", "mnist", "cifar10", "cifar100")
 SPLITS: tuple[str, ...] = ("train", "test")
 
 _SPLIT_ID = {"train": 0, "test": 1}
+_FLOAT_MAX = 1.5  # a float image above this is on the 0..255 scale, not [0, 1]
 
 
 class DatasetNotAvailable(FileNotFoundError):
@@ -67,7 +69,9 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     """Return ``(images / 255 - mean) / std`` as float32 ``(N, 3, H, W)``.
 
     A single grey channel is broadcast to three, the convention of the thesis for feeding a ResNet.
-    ``uint8`` input is scaled by 1/255; floating input is taken to be in [0, 1] already.
+    ``uint8`` input is scaled by 1/255; floating input is taken to be in [0, 1] already, and a float
+    batch with values above 1.5 (a 0..255 image stored as float, most likely) or NaN/inf raises
+    ``ValueError`` rather than being standardised into nonsense (checking it reads one value back).
     """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be (N, C, H, W) with C in (1, 3); got shape {tuple(images.shape)}")
@@ -75,8 +79,18 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
         x = images.float().div_(255.0)
     elif images.is_floating_point():
         x = images.float()
+        top = float(x.amax()) if x.numel() else 0.0  # NaN propagates through amax
+        if not math.isfinite(top) or top > _FLOAT_MAX:
+            what = "NaN or inf" if not math.isfinite(top) else f"values up to {top:g}"
+            raise ValueError(
+                f"images is a float batch with {what}; float images must lie in [0, 1]. Pass the uint8 "
+                "images (0..255) as they come from labfree.data, or divide 0..255 floats by 255 first.")
     else:
         raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+    if not (all(math.isfinite(float(v)) for v in mean)
+            and all(math.isfinite(float(v)) and float(v) > 0 for v in std)):
+        raise ValueError(f"mean must be finite and std positive and finite; got mean={tuple(mean)}, "
+                         f"std={tuple(std)}. Pass the data set's statistics, ImageSet.mean and .std.")
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).reshape(1, -1, 1, 1)
