@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 from torchvision import models as tvm
 
+from labfree._validate import integer, number
+
 from .pretrained import _load_imagenet
 
 __all__ = ["encoder", "ENCODERS", "resnet18l", "resnet34l", "resnet18", "small_cnn", "small_vgg", "SmallViT",
@@ -19,6 +21,8 @@ __all__ = ["encoder", "ENCODERS", "resnet18l", "resnet34l", "resnet18", "small_c
 
 
 def _finish_resnet(model: tvm.ResNet, num_classes: int | None) -> tvm.ResNet:
+    if num_classes is not None:
+        integer(num_classes, "num_classes", low=1, fix="pass the number of classes, or None for the encoder")
     feature_dim = model.fc.in_features
     model.fc = nn.Identity() if num_classes is None else nn.Linear(feature_dim, num_classes)
     model.feature_dim = feature_dim
@@ -29,6 +33,7 @@ def _finish_resnet(model: tvm.ResNet, num_classes: int | None) -> tvm.ResNet:
 def _resnet_l(
     arch: str, num_classes: int | None, pretrained: bool, download: bool, in_channels: int
 ) -> tvm.ResNet:
+    (in_channels,) = _sizes(in_channels=in_channels)
     model = getattr(tvm, arch)(weights=None)
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -76,6 +81,13 @@ def resnet18(
     return model
 
 
+def _sizes(**sizes: object) -> tuple[int, ...]:
+    """Layer sizes as positive integers (a float such as 1.5 would build a wrong layer or fail inside
+    torch with a less helpful message)."""
+    return tuple(integer(v, k, low=1, fix=f"pass a whole number of units, e.g. {k}=16")
+                 for k, v in sizes.items())
+
+
 def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
     return [
         nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
@@ -91,8 +103,7 @@ def small_cnn(width: int = 32, out_dim: int = 128, *, in_channels: int = 3) -> n
     stride 2, so 32 -> 16 -> 8 -> 4), then global average pooling. Output ``(N, out_dim)``; like a
     ResNet's features it is non-negative (after ReLU). The model has ``.out_dim``.
     """
-    if width < 1 or out_dim < 1:
-        raise ValueError(f"width and out_dim must be positive; got width={width}, out_dim={out_dim}.")
+    width, out_dim, in_channels = _sizes(width=width, out_dim=out_dim, in_channels=in_channels)
     model = nn.Sequential(
         *_conv_bn_relu(in_channels, width, 1),
         *_conv_bn_relu(width, 2 * width, 2),
@@ -115,10 +126,13 @@ def small_vgg(width: int = 16, out_dim: int = 128, *, convs: Sequence[int] = (1,
     follows each of the first three stages (28 -> 14 -> 7 -> 3, 32 -> 16 -> 8 -> 4), then global
     average pooling. Output ``(N, out_dim)``, non-negative. The model has ``.out_dim``.
     """
-    convs = tuple(int(c) for c in convs)
-    if width < 1 or out_dim < 1 or len(convs) != 4 or min(convs) < 1:
-        raise ValueError(f"need positive width and out_dim and four positive conv counts; got "
-                         f"width={width}, out_dim={out_dim}, convs={convs}.")
+    width, out_dim, in_channels = _sizes(width=width, out_dim=out_dim, in_channels=in_channels)
+    convs = tuple(convs)
+    if len(convs) != 4:
+        raise ValueError(f"convs must hold four conv counts, one per stage; got convs={convs}. "
+                         "Pass e.g. convs=(1, 1, 2, 2) (VGG-11's pattern).")
+    convs = tuple(integer(c, f"convs[{i}]", low=1, fix="each stage needs a whole number of convolutions")
+                  for i, c in enumerate(convs))
     layers: list[nn.Module] = []
     c_in = in_channels
     for stage, (c_out, n) in enumerate(zip((width, 2 * width, 4 * width, out_dim), convs)):
@@ -139,7 +153,12 @@ class SmallViT(nn.Module):
                  mlp_ratio: float = 2.0, image_size: int = 28, in_channels: int = 3,
                  dropout: float = 0.0) -> None:
         super().__init__()
-        if min(dim, depth, heads, patch_size, image_size, in_channels) < 1 or dim % heads:
+        dim, depth, heads, patch_size, image_size, in_channels = _sizes(
+            dim=dim, depth=depth, heads=heads, patch_size=patch_size, image_size=image_size,
+            in_channels=in_channels)
+        number(mlp_ratio, "mlp_ratio", low=0, low_open=True, fix="the MLP is mlp_ratio * dim wide, e.g. 2")
+        number(dropout, "dropout", low=0, high=1, high_open=True, fix="pass a probability, e.g. dropout=0.1")
+        if dim % heads:
             raise ValueError(f"need positive sizes and dim divisible by heads; got dim={dim}, "
                              f"depth={depth}, heads={heads}, patch_size={patch_size}, "
                              f"image_size={image_size}.")

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from labfree._validate import integer
+
 __all__ = ["MLP", "mlp", "head", "HEADS", "simclr_projector", "moco_v2_projector", "simsiam_projector",
            "simsiam_predictor", "byol_projector", "byol_predictor", "vicreg_expander", "barlow_projector",
            "linear_head"]
@@ -43,12 +45,13 @@ class MLP(nn.Sequential):
         last_bn: bool = False,
         last_bn_affine: bool = True,
     ) -> None:
-        widths = tuple(int(w) for w in widths)
-        if len(widths) < 1 or in_dim < 1 or min(widths) < 1:
-            raise ValueError(
-                "an MLP needs in_dim >= 1 and at least one positive width; "
-                f"got in_dim={in_dim}, widths={widths}."
-            )
+        widths = tuple(widths)
+        if len(widths) < 1:
+            raise ValueError(f"an MLP needs at least one layer width; got widths={widths}. Pass e.g. "
+                             "widths=(2048, 128) (hidden layers, then the output).")
+        in_dim = integer(in_dim, "in_dim", low=1, fix="pass the input's width, e.g. the encoder's out_dim")
+        widths = tuple(integer(w, f"widths[{i}]", low=1, fix="pass whole numbers of units, e.g. 2048")
+                       for i, w in enumerate(widths))
         layers: list[nn.Module] = []
         dims = (in_dim, *widths)
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
@@ -68,8 +71,10 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, *, last_bn:
         last_bn_affine: bool = True) -> MLP:
     """An :class:`MLP` with ``num_layers`` linear layers: ``num_layers - 1`` hidden layers of
     ``hidden_dim`` (Linear-BN-ReLU) and a final Linear to ``out_dim``."""
-    if num_layers < 1:
-        raise ValueError(f"num_layers must be >= 1; got {num_layers}.")
+    num_layers = integer(num_layers, "num_layers", low=1,
+                         fix="count the linear layers, e.g. num_layers=2 (one hidden layer)")
+    integer(hidden_dim, "hidden_dim", low=1, fix="pass a whole number of units, e.g. hidden_dim=2048")
+    integer(out_dim, "out_dim", low=1, fix="pass a whole number of units, e.g. out_dim=128")
     widths = (hidden_dim,) * (num_layers - 1) + (out_dim,)
     return MLP(in_dim, widths, last_bn=last_bn, last_bn_affine=last_bn_affine)
 
@@ -133,6 +138,8 @@ def barlow_projector(in_dim: int, *, hidden_dim: int = 2048, out_dim: int = 2048
 
 def linear_head(in_dim: int, num_classes: int) -> nn.Linear:
     """A linear classifier on frozen features ``h`` (linear probe) or for supervised training."""
+    in_dim = integer(in_dim, "in_dim", low=1, fix="pass the features' width, e.g. the encoder's out_dim")
+    num_classes = integer(num_classes, "num_classes", low=1, fix="pass the data set's number of classes")
     return nn.Linear(in_dim, num_classes)
 
 
