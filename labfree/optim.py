@@ -63,7 +63,9 @@ class LARS(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float, momentum: float = 0.9,
                  weight_decay: float = 0.0, trust_coefficient: float = 0.001) -> None:
-        if lr < 0 or not 0 <= momentum < 1 or weight_decay < 0 or trust_coefficient <= 0:
+        # written so that NaN fails every test (a comparison with NaN is false); inf fails too
+        if not (0 <= lr < math.inf and 0 <= momentum < 1 and 0 <= weight_decay < math.inf
+                and 0 < trust_coefficient < math.inf):
             raise ValueError(
                 "LARS needs lr >= 0, 0 <= momentum < 1, weight_decay >= 0 and trust_coefficient > 0; "
                 f"got lr={lr}, momentum={momentum}, weight_decay={weight_decay}, "

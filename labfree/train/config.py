@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
 
 from labfree import augment, models, precision
+from labfree._validate import integer, number
 from labfree.methods import METHODS, SUPERVISED_RECIPE
 from labfree.optim import OPTIMIZERS, SCHEDULES
 
@@ -18,7 +20,26 @@ _RUNTIME_FIELDS = ("device", "compile", "milestone_every", "milestone_at", "chec
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the embeddings became NaN or infinite."""
+    """The loss, the embeddings, the gradients or the parameters and buffers became NaN or infinite.
+
+    Raised by :func:`~labfree.train.train` with the model restored to its last finite state (the
+    end of the last complete epoch, or the initialisation) and these attributes, ``None`` where they
+    do not apply (e.g. when :func:`~labfree.train.train_step` raises on its own):
+
+    * ``epoch``, ``step``: where it diverged (1-based; ``step`` within the epoch);
+    * ``lr``: the learning rate of that step;
+    * ``nonfinite``: what went non-finite, e.g. ``("loss",)``, ``("z1", "z2")`` or
+      ``("buffer encoder.1.running_var", "gradient of encoder.0.weight")``;
+    * ``model``: the :class:`~labfree.train.SSLModel`, restored; ``state``: its ``state_dict``;
+    * ``restored_epoch``: the epoch whose end ``state`` is (0: the initialisation).
+    """
+
+    def __init__(self, message: str, *, epoch: int | None = None, step: int | None = None,
+                 lr: float | None = None, nonfinite: tuple[str, ...] = (), model: Any = None,
+                 state: dict[str, torch.Tensor] | None = None, restored_epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.lr, self.nonfinite = epoch, step, lr, tuple(nonfinite)
+        self.model, self.state, self.restored_epoch = model, state, restored_epoch
 
 
 class CollapseWarning(UserWarning):
@@ -137,12 +158,67 @@ class TrainConfig:
                                     ("encoder", config.encoder, tuple(models.ENCODERS))):
             if name not in choices:
                 raise ValueError(f"unknown {kind} {name!r}; choose one of {choices}.")
-        if config.epochs < 1 or config.batch_size < 2:
-            raise ValueError("need epochs >= 1 and batch_size >= 2; "
-                             f"got {config.epochs}, {config.batch_size}.")
+        _check_numbers(config, spec)
         return config
 
     def is_milestone(self, epoch: int) -> bool:
         """Whether the end of ``epoch`` is a milestone (epoch 0 is the initialisation)."""
         return (epoch in (0, self.epochs) or epoch in self.milestone_at
                 or bool(self.milestone_every and epoch % self.milestone_every == 0))
+
+
+# Ranges of the loss keywords a config may override (the losses check them again at every call).
+_LOSS_NUMBERS: dict[str, dict[str, Any]] = {
+    "temperature": dict(low=0, low_open=True, fix="pass e.g. loss_kwargs={'temperature': 0.5}"),
+    "sim_weight": dict(low=0, fix="VICReg's weights are >= 0 (the paper's: 25, 25, 1)"),
+    "var_weight": dict(low=0, fix="VICReg's weights are >= 0 (the paper's: 25, 25, 1)"),
+    "cov_weight": dict(low=0, fix="VICReg's weights are >= 0 (the paper's: 25, 25, 1)"),
+    "lambd": dict(low=0, fix="Barlow Twins' off-diagonal weight is >= 0 (the paper's: 5e-3)"),
+    "gamma": dict(low=0, fix="VICReg's target standard deviation is >= 0 (the paper's: 1)"),
+    "eps": dict(low=0, fix="pass a small floor, e.g. 1e-4"),
+}
+
+
+def _check_numbers(config: TrainConfig, spec: Any) -> None:
+    """Every numeric field of a resolved config: finite, in range, integral where it counts."""
+    integer(config.epochs, "epochs", low=1,
+            fix="pass a whole number of passes over the data, e.g. epochs=100")
+    integer(config.batch_size, "batch_size", low=2,
+            fix="batch statistics and negatives need two images or more, e.g. batch_size=512")
+    number(config.lr, "lr", low=0, low_open=True,
+           fix="pass the peak learning rate, e.g. lr=0.06, or lr=None for the method's default")
+    number(config.weight_decay, "weight_decay", low=0, fix="pass e.g. weight_decay=5e-4, or 0 for none")
+    low_high = tuple(config.momentum)
+    if len(low_high) != 2 or not all(
+            isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m < 1 for m in low_high) or (
+            low_high[0] > low_high[1]):
+        raise ValueError(f"momentum must be a pair (low, high) with 0 <= low <= high < 1; got "
+                         f"{config.momentum!r}. Pass e.g. momentum=(0.85, 0.95), or None for the default.")
+    integer(config.warmup_epochs, "warmup_epochs", low=0, fix="pass e.g. warmup_epochs=10, or 0 for none")
+    if config.ema_tau is not None:
+        number(config.ema_tau, "ema_tau", low=0, high=1,
+               fix="the target keeps a fraction tau of itself per step, e.g. ema_tau=0.99")
+    if spec is not None and spec.queue_length:
+        integer(config.queue_length, "queue_length", low=1, fix="pass e.g. queue_length=4096")
+    integer(config.seed, "seed", low=0, fix="pass a non-negative integer, e.g. seed=0")
+    if config.milestone_every is not None:
+        integer(config.milestone_every, "milestone_every", low=1,
+                fix="pass e.g. milestone_every=10, or None for no periodic milestones")
+    for epoch in config.milestone_at:
+        integer(epoch, "milestone_at", low=0, fix="list whole epochs, e.g. milestone_at=(1, 2, 5, 10)")
+    number(config.collapse_threshold, "collapse_threshold", low=0,
+           fix="the warning fires below collapse_threshold / sqrt(d); the default is 0.1, 0 turns it off")
+    number(config.augment_strength, "augment_strength", low=0,
+           fix="it multiplies the colour-jitter ranges: 1 as published, 0 for no jitter")
+    blur = config.augment_blur
+    if blur is not None and not isinstance(blur, bool):
+        number(blur, "augment_blur", low=0, high=1,
+               fix="pass True/False, or the blur probability as a float in [0, 1]")
+    if spec is not None:
+        accepted = [name for name in inspect.signature(spec.loss).parameters if name not in spec.inputs]
+        if unknown := sorted(set(config.loss_kwargs) - set(accepted)):
+            raise ValueError(f"unknown loss_kwargs {unknown} for {config.method}; its loss "
+                             f"({spec.loss.__name__}) takes {accepted}.")
+    for key, value in config.loss_kwargs.items():
+        if key in _LOSS_NUMBERS:
+            number(value, f"loss_kwargs[{key!r}]", **_LOSS_NUMBERS[key])
