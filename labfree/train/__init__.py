@@ -22,8 +22,11 @@ target's EMA (MoCo, BYOL) and MoCo's enqueue. MoCo-v2's loss is symmetrised,
 ``(L(q1, k2) + L(q2, k1)) / 2``, as the other five losses are by construction; its queue receives
 one key per image (view 2's), so it spans ``queue_length / batch_size`` steps as in the original.
 
-Checks: a non-finite loss or embedding raises :class:`TrainingDiverged` (one combined check, one host
-sync per step; the losses themselves never sync). After each epoch the mean
+Checks: a non-finite loss or embedding, and after each update a non-finite gradient, parameter or
+buffer, raise :class:`TrainingDiverged` (one combined check, one host sync per step; the losses
+themselves never sync), with the model restored to the end of the last complete epoch and carried
+by the error (``.model``, ``.state``). Every numeric field of :class:`TrainConfig` is checked
+(finite, in range, integral where it counts) before anything is built. After each epoch the mean
 per-dimension standard deviation of the last batch's L2-normalised projections is recorded
 (``embedding_std``; SimSiam's collapse measure), and a :class:`CollapseWarning` raised below
 ``collapse_threshold / sqrt(d)``: unit vectors spread over ``d`` dimensions have about
@@ -31,13 +34,20 @@ per-dimension standard deviation of the last batch's L2-normalised projections i
 ``0.1/sqrt(d)``, and so can MoCo's while its queue still holds random keys; hence the default 0.1.)
 
 Milestones (epoch 0, every ``milestone_every`` epochs, each epoch in ``milestone_at``, and the last)
-call the callbacks and write a checkpoint with everything needed to resume bit-exactly.
+call the callbacks and write a checkpoint with everything needed to resume bit-exactly, atomically
+(a temporary file, fsync, rename), with checksums and fingerprints of the data set and config::
+
+    result = train.resume(train.latest_checkpoint("runs/simclr"), shapes)   # finish the run
+    longer = train.resume("runs/simclr/epoch_0020.pt", shapes, epochs=40)   # extend it
+
+A truncated, corrupted or foreign file, or a checkpoint of another data set, raises
+:class:`CheckpointError` naming the newest readable checkpoint of its directory.
 """
 
 from __future__ import annotations
 
 from .callbacks import KeepInitial, probe_callback
-from .checkpoints import load_checkpoint, load_model
+from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, load_model
 from .config import (
     ABLATIONS,
     METHOD_CHOICES,
@@ -46,11 +56,12 @@ from .config import (
     TrainConfig,
     TrainingDiverged,
 )
-from .loop import TrainResult, TrainState, seed_everything, train, view_augmentations
+from .loop import TrainResult, TrainState, resume, seed_everything, train, view_augmentations
 from .model import SSLModel, build_model
-from .step import loss_step, train_step
+from .step import check_update, loss_step, train_step
 
 __all__ = ["TrainConfig", "SSLModel", "build_model", "loss_step", "train_step", "train", "TrainResult",
            "TrainState", "TrainingDiverged", "CollapseWarning", "seed_everything", "probe_callback",
            "KeepInitial", "load_checkpoint", "load_model", "METHOD_CHOICES", "ABLATIONS",
-           "SUPERVISED_RECIPE", "view_augmentations"]
+           "SUPERVISED_RECIPE", "view_augmentations", "resume", "latest_checkpoint", "CheckpointError",
+           "check_update"]

@@ -21,10 +21,18 @@ from labfree.losses import (
 )
 from labfree.optim import build_optimizer, build_scheduler
 
-from .checkpoints import _restore, _save
-from .config import CollapseWarning, TrainConfig, TrainingDiverged
+from .checkpoints import (
+    _restore,
+    _save,
+    check_config,
+    check_data,
+    config_from,
+    data_fingerprint,
+    load_checkpoint,
+)
+from .config import _RUNTIME_FIELDS, CollapseWarning, TrainConfig, TrainingDiverged
 from .model import SSLModel, build_model
-from .step import train_step
+from .step import _PENDING, _names, check_update, train_step
 
 
 @dataclass
@@ -72,22 +80,81 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
     representation). By default view 2 augments image ``i`` itself.
 
     Each callback is called at every milestone with a :class:`TrainState`; a dict it returns is
-    merged into that milestone's record. ``resume`` is a checkpoint written by an earlier run of
-    the same config; training continues from it to the same result as an uninterrupted run.
+    merged into that milestone's record (stored in checkpoints: numbers, strings, tensors, lists
+    and dicts of them). ``resume`` is a checkpoint written by an earlier run of the same config on
+    the same data set (checked against its fingerprint before any step); training continues from it
+    to the same result as an uninterrupted run. A ``config.epochs`` other than the checkpoint's
+    extends the run: see :func:`resume`.
+
+    Every step is checked for NaN/inf (loss, embeddings, and after the update every gradient,
+    parameter and buffer; one host sync per step). If anything goes non-finite, the model is
+    restored to the end of the last complete epoch and :class:`TrainingDiverged` raised carrying it
+    (``.model``, ``.state``, ``.restored_epoch``) with the epoch, step, learning rate and names of
+    what went non-finite; a checkpoint is never written from a non-finite model.
     """
     config = config.resolved(getattr(data, "name", None))
+    return _train(config, data, callbacks, resume, None if resume is None else load_checkpoint(resume),
+                  positives)
+
+
+def resume(checkpoint: str | Path, data: Any, *, epochs: int | None = None,
+           callbacks: Sequence[Callable[[TrainState], dict | None]] = (), positives: Tensor | None = None,
+           **runtime: Any) -> TrainResult:
+    """Continue the run saved in ``checkpoint`` on ``data`` with the config it was written with.
+
+    The data set must be the one the run trained on (its fingerprint is checked before any step);
+    ``positives``, if the run had them, too. ``runtime`` may change how the run is executed, not
+    what it computes: ``device``, ``compile``, ``milestone_every``, ``milestone_at``,
+    ``checkpoint_dir`` (default: the run's own) and ``progress``.
+
+    ``epochs=None`` finishes the run as planned: the result is bit for bit that of an uninterrupted
+    run. ``epochs=N`` with a different ``N`` extends (or shortens) it to ``N`` epochs. The
+    learning-rate schedule (and BYOL's EMA schedule) is then rebuilt for ``N`` epochs and entered at
+    the checkpoint's step: the epochs after the checkpoint get exactly the learning rates and
+    momenta of a run planned for ``N`` epochs, but the epochs before it were trained on the
+    schedule planned for the original length, so the result differs from a run planned for ``N``
+    from the start. With the one-cycle or cosine schedule, extending a finished run re-raises the
+    learning rate from the end of its annealing to the ``N``-epoch schedule's value at that step
+    (a warm restart); with the constant schedule nothing changes but the length.
+    """
+    saved = load_checkpoint(checkpoint)
+    if unknown := sorted(set(runtime) - set(_RUNTIME_FIELDS)):
+        raise ValueError(f"resume() can change only how the run is executed, {list(_RUNTIME_FIELDS)}; "
+                         f"got {unknown}. Pass epochs=N to extend it; to change what it computes, train "
+                         "a new run.")
+    config = config_from(saved)
+    config = replace(config, **runtime, **({} if epochs is None else {"epochs": epochs}))
+    return _train(config.resolved(getattr(data, "name", None)), data, callbacks, checkpoint, saved,
+                  positives)
+
+
+def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainState], dict | None]],
+           resume: str | Path | None, checkpoint: dict[str, Any] | None,
+           positives: Tensor | None) -> TrainResult:
     device = torch.device(config.device)
     on_cuda = device.type == "cuda"
     amp, channels_last = config.amp, config.channels_last  # resolved for the device
-    seed_everything(config.seed)
-    images, labels = data.images.to(device), data.labels.to(device)  # once, as uint8
-    n, batch_size = images.shape[0], config.batch_size
+    supervised = config.method == "supervised"
+    n, batch_size = len(data.images), config.batch_size
+    if supervised:
+        _check_labels(data, n)
     steps = n // batch_size
     if steps == 0:
         raise ValueError(f"batch_size {batch_size} exceeds the {n} images; choose batch_size <= {n}.")
+    if positives is not None:
+        positives = _check_positives(positives, n)
+    fingerprint = None
+    if checkpoint is not None or config.checkpoint_dir is not None:
+        fingerprint = data_fingerprint(data, positives)
+    if checkpoint is not None:  # before any step: the same computation, on the same data
+        check_config(checkpoint, resume, config)
+        check_data(checkpoint, resume, fingerprint, supervised)
+    seed_everything(config.seed)
+    images = data.images.to(device)  # once, as uint8
+    labels = data.labels.to(device) if supervised else None  # only supervised training reads them
     total_steps = config.epochs * steps
     if positives is not None:
-        positives = _check_positives(positives, n).to(device)
+        positives = positives.to(device)
     model = build_model(config, num_classes=len(data.classes)).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -100,8 +167,10 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
     history: list[dict[str, float]] = []
     milestones: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0
-    if resume is not None:
-        start, elapsed = _restore(resume, config, model, optimizer, scheduler, generator, history, milestones)
+    if checkpoint is not None:
+        start, elapsed = _restore(checkpoint, config, model, optimizer, scheduler, generator, history,
+                                  milestones, steps)
+    last_good = (start, _snapshot(model))  # the last state known finite: restored on divergence
     if config.compile:
         for module in model.children():
             if not isinstance(module, MoCoQueue):
@@ -115,14 +184,33 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
         milestones.append(record)
         if config.checkpoint_dir is not None:
             _save(Path(config.checkpoint_dir) / f"epoch_{epoch:04d}.pt", config, epoch, elapsed, model,
-                  optimizer, scheduler, generator, history, milestones)
+                  optimizer, scheduler, generator, history, milestones, fingerprint)
+
+    def diverged(err: TrainingDiverged, epoch: int, i: int) -> TrainingDiverged:
+        """The error of a run: where, at what learning rate, what; the model restored."""
+        what = str(err)
+        if err.step is not None:  # an update went non-finite: say which step made it so
+            epoch, i, lr = err.step // steps + 1, err.step % steps, err.lr
+            what = f"its update left NaN or inf in {_names(err.nonfinite)}"
+        else:
+            lr = optimizer.param_groups[0]["lr"]
+        setattr(model, _PENDING, None)
+        restored_epoch, state = last_good
+        model.load_state_dict(state)
+        where = "its initialisation" if restored_epoch == 0 else f"the end of epoch {restored_epoch}"
+        return TrainingDiverged(
+            f"training diverged at epoch {epoch}, step {i + 1} of {steps} (lr {lr:.3g}): {what}. "
+            f"The model is restored to its last finite state, {where} (TrainingDiverged.model and "
+            ".state). Try a lower learning rate (or a longer warm-up), check that the inputs are "
+            "normalised and finite, and run with amp=False to rule out reduced precision.",
+            epoch=epoch, step=i + 1, lr=lr, nonfinite=err.nonfinite, model=model, state=state,
+            restored_epoch=restored_epoch)
 
     if start == 0:
         milestone(0)
     from tqdm.auto import tqdm
     bar = tqdm(total=total_steps, initial=start * steps, disable=not config.progress,
                desc=config.method, unit="step")
-    supervised = model.spec is None
     for epoch in range(start + 1, config.epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -143,15 +231,13 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
             else:
                 x2 = None if supervised else aug2(batch, generator)
             try:
-                logs = train_step(model, optimizer, scheduler, x1, x2, labels[index],
+                logs = train_step(model, optimizer, scheduler, x1, x2,
+                                  labels[index] if supervised else None,
                                   step=(epoch - 1) * steps + i, total_steps=total_steps, amp=amp,
                                   channels_last=channels_last)
             except TrainingDiverged as err:
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch}, step {i + 1} of {steps} (lr "
-                    f"{optimizer.param_groups[0]['lr']:.3g}): {err}. Try a lower learning rate "
-                    "(or a longer warm-up), check that the inputs are normalised and finite, and "
-                    "run with amp=False to rule out reduced precision.") from None
+                bar.close()
+                raise diverged(err, epoch, i) from None
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + value
             bar.update()
@@ -159,6 +245,12 @@ def train(config: TrainConfig, data: Any, *, callbacks: Sequence[Callable[[Train
                 bar.set_postfix(loss=f"{float(logs['loss']):.4f}",
                                 img_s=f"{(i + 1) * batch_size / (time.perf_counter() - t0):.0f}",
                                 refresh=False)
+        try:
+            check_update(model)  # the epoch's last update, before anything records or saves it
+        except TrainingDiverged as err:
+            bar.close()
+            raise diverged(err, epoch, steps - 1) from None
+        last_good = (epoch, _snapshot(model))
         if on_cuda:
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
@@ -184,6 +276,28 @@ def view_augmentations(config: TrainConfig, data: Any) -> tuple[augment.Augment,
     if config.augment_kwargs:
         aug1, aug2 = (replace(a, **config.augment_kwargs) for a in (aug1, aug2))
     return aug1, aug2
+
+
+def _snapshot(model: SSLModel) -> dict[str, Tensor]:
+    """A copy of the model's parameters and buffers, on their device."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _check_labels(data: Any, n: int) -> None:
+    """Supervised training reads one class index per image: as many labels as images, in range."""
+    labels, k = torch.as_tensor(data.labels), len(data.classes)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"data.labels has shape {tuple(labels.shape)} but data.images holds {n} images; "
+                         "supervised training needs one label per image: pass an ImageSet whose labels "
+                         "match its images (e.g. subset both with the same index).")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"data.labels must hold integer class indices, got dtype {labels.dtype}; "
+                         "convert them with labels.long().")
+    low, high = (int(v) for v in torch.aminmax(labels)) if n else (0, 0)
+    if low < 0 or high >= k:
+        raise ValueError(f"data.labels holds values in [{low}, {high}] but data.classes names {k} classes; "
+                         f"labels must be class indices 0..{k - 1}: relabel (e.g. data.scheme_labels) or "
+                         "pass the matching classes.")
 
 
 def _check_positives(positives: Any, n: int) -> Tensor:
