@@ -118,3 +118,21 @@ def test_precision_choices() -> None:
     assert precision.resolve("auto", "auto", "cpu") == (precision.bf16_native("cpu"),) * 2
     with pytest.raises(ValueError, match="amp must be True, False or 'auto'"):
         precision.resolve("yes", "auto", "cpu")
+
+
+def test_difference_reports_mean_range_and_sign(capsys) -> None:
+    chapter.difference("a minus b", [0.6, 0.7, 0.8], [0.5, 0.5, 0.5])
+    assert capsys.readouterr().out == "a minus b: +0.200 (seeds +0.100 to +0.300; every seed > 0)\n"
+    chapter.difference("b minus a", [0.5, 0.5], [0.6, 0.7])
+    assert "every seed < 0" in capsys.readouterr().out
+    chapter.difference("noise", [0.5, 0.7], [0.6, 0.6])
+    assert "sign changes between seeds" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="one value per seed"):
+        chapter.difference("empty", [], [])
+
+
+def test_level_reports_mean_and_range(capsys) -> None:
+    chapter.level("spread", [1.0, 2.0, 3.0])
+    assert capsys.readouterr().out == "spread: 2 (1-3)\n"
+    with pytest.raises(ValueError, match="one value per seed"):
+        chapter.level("none", [])
