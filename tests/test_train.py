@@ -282,6 +282,42 @@ def test_absurd_learning_rate_diverges(tiny):
         train.train(config("vicreg", epochs=3, lr=1e6, schedule="constant"), tiny)
 
 
+def test_divergence_after_the_update_restores_the_last_finite_state(tiny, tmp_path):
+    """SGD at lr 1e6 keeps a finite loss but overflows BatchNorm's running variance: the run used to
+    return that model; now it raises, restores the initialisation and writes no checkpoint of it."""
+    initial = train.KeepInitial()
+    cfg = config("supervised", lr=1e6, optimizer="sgd", checkpoint_dir=str(tmp_path))
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d of 4 \(lr [0-9.e+]+\): its update left NaN "
+                       r"or inf in buffer encoder\.\d+\.running_var.*restored to its last finite state, "
+                       r"its initialisation") as info:
+        train.train(cfg, tiny, callbacks=[initial])
+    err = info.value
+    assert err.epoch == 1 and 1 <= err.step <= 4 and err.lr > 1e4 and err.restored_epoch == 0
+    assert any(name.endswith("running_var") for name in err.nonfinite)
+    state = err.model.state_dict()
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert all(torch.equal(v, initial.model.state_dict()[k]) for k, v in state.items())  # the init
+    assert all(torch.equal(v, err.state[k]) for k, v in state.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0000.pt"]
+
+
+def test_a_non_finite_update_is_caught_by_the_next_step_or_check_update(tiny):
+    model, optimizer, scheduler, x1, x2, _ = _step_setup("simclr", tiny)
+    finite = {k: v.clone() for k, v in model.state_dict().items()}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: float("inf"))
+    # lr inf: the update turns every weight with a gradient into inf or NaN
+    train.train_step(model, optimizer, scheduler, x1, x2, step=0, total_steps=10)
+    with pytest.raises(TrainingDiverged, match=r"the update of step 1 \(lr inf\) left NaN or inf in "
+                       r"parameter encoder\.0\.weight") as info:
+        train.check_update(model)
+    assert "parameter encoder.0.weight" in info.value.nonfinite and info.value.step == 0
+    train.check_update(model)  # read once: nothing pending any more
+    model.load_state_dict(finite)
+    train.train_step(model, optimizer, scheduler, x1, x2, step=1, total_steps=10)
+    with pytest.raises(TrainingDiverged, match=r"the update of step 2"):  # folded into the next step
+        train.train_step(model, optimizer, scheduler, x1, x2, step=2, total_steps=10)
+
+
 @pytest.mark.parametrize("field, value, choices", [
     ("method", "simclr2", "moco_v2"), ("optimizer", "rmsprop", "lars"), ("schedule", "step", "one_cycle"),
     ("augment", "autoaugment", "simclr_cifar"), ("encoder", "vit", "resnet18l"),
