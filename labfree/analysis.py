@@ -235,14 +235,3 @@ def significance_table(corr: pd.DataFrame, *, level: float = 0.05) -> Significan
     sign = sign.where(np.isfinite(r))                   # undefined correlations stay NaN
     label_free = pd.Series({m: m not in LABELLED_METRICS for m in r.index}, name="label_free")
     return SignificanceTable(r=r, p=p, sign=sign, label_free=label_free, level=level)
-
-
-def __getattr__(name: str):
-    # The two plot helpers moved to labfree.plots; chapters still being edited call them here.
-    moved = {"plot_metrics_over_epochs": "metrics_over_epochs",
-             "plot_metric_vs_target": "metric_vs_target"}
-    if name in moved:
-        from . import plots
-
-        return getattr(plots, moved[name])
-    raise AttributeError(f"module 'labfree.analysis' has no attribute {name!r}")
