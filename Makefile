@@ -43,10 +43,11 @@ book: $(VENV)/.book
 		$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
-# Lint first (book/ and notebooks/ are not linted yet), then two workers on two cores; each notebook
-# kernel runs on one thread (tests/conftest.py).
+# Lint first (the package at 110 columns; the chapters, as notebooks, at 88), then two workers on
+# two cores; each notebook kernel runs on one thread (tests/conftest.py).
 test: $(VENV)/.dev
 	$(PY) -m ruff check labfree tools tests
+	$(PY) -m ruff check notebooks
 	$(PY) -m pytest -n 2
 
 # Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).
