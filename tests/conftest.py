@@ -11,6 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = Path(__file__).resolve().parent / "offline"
 KERNEL_THREADS = os.environ.get("LABFREE_KERNEL_THREADS", "1")  # CPU threads per notebook kernel
 
+# One CPU thread per test process: `make test` runs two workers on two cores, and a worker whose torch
+# and OpenMP pools spread over both cores stalls the other (measured: a 16 s SimCLR test took 210 s
+# beside a notebook). The training tests' thresholds were calibrated on one thread.
+for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
+
 # One numba JIT cache and one dataset cache for every process of the run (umap compiles once).
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("LABFREE_DATA", str(ROOT / ".cache" / "data"))
