@@ -48,7 +48,7 @@ book: $(VENV)/.book
 test: $(VENV)/.dev
 	$(PY) -m ruff check labfree tools tests
 	$(PY) -m ruff check notebooks
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist worksteal
 
 # Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).
 sync: $(VENV)/.dev

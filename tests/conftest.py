@@ -50,3 +50,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Chapter notebooks first: they are the suite's long tests (30-100 s each against the unit
+    tests' seconds), so with two workers stealing work (`--dist worksteal`) the run ends on short
+    tests instead of one worker finishing a notebook while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
