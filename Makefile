@@ -20,7 +20,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export LABFREE_DATA ?= $(CURDIR)/.cache/data
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test sync clean
+.PHONY: book test sync grade clean
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ test: $(VENV)/.dev
 # Re-pair every book/ source with its notebooks/ twin after editing (outputs stripped).
 sync: $(VENV)/.dev
 	$(PY) -m tools.pairing sync
+
+# Grade a folder of submitted assignment notebooks offline (nbgrader): one CSV of points per part
+# per student, feedback beside it; SUBMISSIONS/<student>/<file>.ipynb or SUBMISSIONS/<student>.ipynb.
+# A demo folder: $(PY) -m tools.grade demo DIR [--assignment NAME].
+OUT ?= grades.csv
+TIMEOUT ?= 300
+grade: $(VENV)/.dev
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=grades.csv] [TIMEOUT=300]"; exit 2; }
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
+		$(PY) -m tools.grade "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT)
 
 clean:
 	rm -rf _build .pytest_cache
