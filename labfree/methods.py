@@ -43,6 +43,9 @@ class MethodSpec:
         ema: ``{"tau": 0.99, "schedule": "constant"}`` (MoCo) or ``{"tau": 0.996, "schedule":
             "cosine"}`` (BYOL, :func:`labfree.momentum.byol_tau`); empty without a target network.
         queue_length: length of the :class:`~labfree.losses.MoCoQueue`, or ``None``.
+        global_batch: whether the loss compares samples across the batch (negatives, batch
+            statistics), so that data-parallel training gathers its inputs from every rank
+            (:mod:`labfree.train.distributed`); per-sample losses need no gather.
         optimizer: default optimisation recipe (SGD, one-cycle with cyclic momentum).
         cite: key in ``references.bib``.
         source: where the numbers come from.
@@ -60,6 +63,7 @@ class MethodSpec:
     loss_kwargs: dict[str, float] = field(default_factory=dict)
     ema: dict[str, float | str] = field(default_factory=dict)
     queue_length: int | None = None
+    global_batch: bool = False
     optimizer: dict[str, object] = field(default_factory=dict)
     cite: str = ""
     source: str = ""
@@ -94,7 +98,7 @@ _LABFREE_CHOICE = ("the seeds give no CIFAR recipe for this method: loss and hea
 
 METHODS: Mapping[str, MethodSpec] = MappingProxyType({
     "simclr": MethodSpec(
-        name="simclr", loss=nt_xent, inputs=("z1", "z2"),
+        name="simclr", loss=nt_xent, inputs=("z1", "z2"), global_batch=True,
         projector="simclr_projector", predictor=None, momentum_target=False,
         loss_kwargs={"temperature": 0.5},
         optimizer=_recipe(lr=0.5, weight_decay=1e-4, epochs=1000),
@@ -123,7 +127,7 @@ METHODS: Mapping[str, MethodSpec] = MappingProxyType({
         source="EMA xi <- tau xi + (1 - tau) theta (seed 002, ch. 8); " + _LABFREE_CHOICE,
     ),
     "vicreg": MethodSpec(
-        name="vicreg", loss=vicreg_loss, inputs=("z1", "z2"),
+        name="vicreg", loss=vicreg_loss, inputs=("z1", "z2"), global_batch=True,
         projector="vicreg_expander", predictor=None, momentum_target=False,
         loss_kwargs={"sim_weight": 25.0, "var_weight": 25.0, "cov_weight": 1.0},
         optimizer=_lars_recipe(),
@@ -131,7 +135,7 @@ METHODS: Mapping[str, MethodSpec] = MappingProxyType({
         source="variance weight mu = 25 (seed 003); lambda = 25, nu = 1 from the paper; " + _LABFREE_CHOICE,
     ),
     "barlow_twins": MethodSpec(
-        name="barlow_twins", loss=barlow_twins_loss, inputs=("z1", "z2"),
+        name="barlow_twins", loss=barlow_twins_loss, inputs=("z1", "z2"), global_batch=True,
         projector="barlow_projector", predictor=None, momentum_target=False,
         loss_kwargs={"lambd": 5e-3},
         optimizer=_lars_recipe(),

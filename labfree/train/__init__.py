@@ -42,10 +42,16 @@ call the callbacks and write a checkpoint with everything needed to resume bit-e
 
 A truncated, corrupted or foreign file, or a checkpoint of another data set, raises
 :class:`CheckpointError` naming the newest readable checkpoint of its directory.
+
+On a CPU with a core to spare, the next batch is made on a second thread while the current one
+steps (``prefetch``, :mod:`labfree.train.batches`). Under ``torchrun`` the same call trains
+data-parallel over the launched processes, every loss seeing the global batch
+(:mod:`labfree.train.distributed`).
 """
 
 from __future__ import annotations
 
+from . import batches, distributed
 from .callbacks import KeepInitial, probe_callback
 from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, load_model
 from .config import (
@@ -64,4 +70,4 @@ __all__ = ["TrainConfig", "SSLModel", "build_model", "loss_step", "train_step", 
            "TrainState", "TrainingDiverged", "CollapseWarning", "seed_everything", "probe_callback",
            "KeepInitial", "load_checkpoint", "load_model", "METHOD_CHOICES", "ABLATIONS",
            "SUPERVISED_RECIPE", "view_augmentations", "resume", "latest_checkpoint", "CheckpointError",
-           "check_update"]
+           "check_update", "batches", "distributed"]

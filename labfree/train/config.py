@@ -16,7 +16,8 @@ from labfree.optim import OPTIMIZERS, SCHEDULES
 METHOD_CHOICES = (*METHODS, "supervised")
 ABLATIONS = ("predictor", "ema")  # parts of a method that TrainConfig.without can remove
 # Fields that change how a run is executed or observed, not what it computes.
-_RUNTIME_FIELDS = ("device", "compile", "milestone_every", "milestone_at", "checkpoint_dir", "progress")
+_RUNTIME_FIELDS = ("device", "compile", "milestone_every", "milestone_at", "checkpoint_dir", "progress",
+                   "prefetch")
 
 
 class TrainingDiverged(RuntimeError):
@@ -84,6 +85,9 @@ class TrainConfig:
         checkpoint_dir: where milestone checkpoints go (``epoch_0005.pt``); ``None`` writes none.
         collapse_threshold: warn when the embedding std is below ``collapse_threshold / sqrt(d)``.
         progress: show a tqdm progress bar.
+        prefetch: make the next batch (sampling, augmentation) on a background thread while the
+            current one steps; ``"auto"`` does on a CPU with a core to spare beyond torch's threads
+            (:mod:`labfree.train.batches`). The run is the same bit for bit either way.
     """
 
     method: str = "simclr"
@@ -117,6 +121,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     collapse_threshold: float = 0.1
     progress: bool = True
+    prefetch: bool | str = "auto"
 
     def resolved(self, dataset: str | None = None) -> TrainConfig:
         """A copy with every ``None`` filled from the method's defaults; names are checked here."""
@@ -158,6 +163,8 @@ class TrainConfig:
                                     ("encoder", config.encoder, tuple(models.ENCODERS))):
             if name not in choices:
                 raise ValueError(f"unknown {kind} {name!r}; choose one of {choices}.")
+        if not (isinstance(config.prefetch, bool) or config.prefetch == "auto"):
+            raise ValueError(f"prefetch must be True, False or 'auto', got {config.prefetch!r}.")
         _check_numbers(config, spec)
         return config
 

@@ -16,11 +16,11 @@ import torch
 from torch import Tensor
 
 from labfree import augment
-from labfree.losses import (
-    MoCoQueue,
-)
+from labfree.losses import MoCoQueue
 from labfree.optim import build_optimizer, build_scheduler
 
+from . import distributed
+from .batches import epoch_batches, prefetched, use_prefetch
 from .checkpoints import (
     _restore,
     _save,
@@ -32,7 +32,7 @@ from .checkpoints import (
 )
 from .config import _RUNTIME_FIELDS, CollapseWarning, TrainConfig, TrainingDiverged
 from .model import SSLModel, build_model
-from .step import _PENDING, _names, check_update, train_step
+from .step import _PENDING, Objective, _names, check_update, train_step
 
 
 @dataclass
@@ -131,7 +131,7 @@ def resume(checkpoint: str | Path, data: Any, *, epochs: int | None = None,
 def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainState], dict | None]],
            resume: str | Path | None, checkpoint: dict[str, Any] | None,
            positives: Tensor | None) -> TrainResult:
-    device = torch.device(config.device)
+    ctx, device = distributed.setup(torch.device(config.device))  # a torchrun launch: join its group
     on_cuda = device.type == "cuda"
     amp, channels_last = config.amp, config.channels_last  # resolved for the device
     supervised = config.method == "supervised"
@@ -141,6 +141,9 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
     steps = n // batch_size
     if steps == 0:
         raise ValueError(f"batch_size {batch_size} exceeds the {n} images; choose batch_size <= {n}.")
+    if batch_size % ctx.world_size:
+        raise ValueError(f"batch_size {batch_size} (the global batch) does not split over "
+                         f"{ctx.world_size} processes; choose a multiple of {ctx.world_size}.")
     if positives is not None:
         positives = _check_positives(positives, n)
     fingerprint = None
@@ -155,7 +158,10 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
     total_steps = config.epochs * steps
     if positives is not None:
         positives = positives.to(device)
-    model = build_model(config, num_classes=len(data.classes)).to(device)
+    model = build_model(config, num_classes=len(data.classes))
+    if ctx.active:  # BatchNorm statistics over the global batch
+        model = distributed.sync_batchnorm(model, device)
+    model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(config.optimizer, model, lr=config.lr, weight_decay=config.weight_decay,
@@ -175,6 +181,8 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
         for module in model.children():
             if not isinstance(module, MoCoQueue):
                 module.compile()
+    objective = distributed.wrap(Objective(model), device) if ctx.active else None
+    prefetch = use_prefetch(config.prefetch, device)
 
     def milestone(epoch: int) -> None:
         state = TrainState(epoch, model, config, history, milestones)
@@ -182,7 +190,7 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
         for callback in callbacks:
             record.update(callback(state) or {})
         milestones.append(record)
-        if config.checkpoint_dir is not None:
+        if config.checkpoint_dir is not None and ctx.main:
             _save(Path(config.checkpoint_dir) / f"epoch_{epoch:04d}.pt", config, epoch, elapsed, model,
                   optimizer, scheduler, generator, history, milestones, fingerprint)
 
@@ -209,42 +217,42 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
     if start == 0:
         milestone(0)
     from tqdm.auto import tqdm
-    bar = tqdm(total=total_steps, initial=start * steps, disable=not config.progress,
+    bar = tqdm(total=total_steps, initial=start * steps, disable=not (config.progress and ctx.main),
                desc=config.method, unit="step")
     for epoch in range(start + 1, config.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        order = torch.randperm(n, device=device, generator=generator)
+        if ctx.active:  # one permutation for every rank, augmentations of each rank's own
+            generator.manual_seed(_epoch_seed(config.seed, epoch))
+            order = torch.randperm(n, device=device, generator=generator)
+            generator.manual_seed(_epoch_seed(config.seed, epoch, ctx.rank + 1))
+        else:
+            order = torch.randperm(n, device=device, generator=generator)
         sums: dict[str, Tensor] = {}
-        for i in range(steps):
-            index = order[i * batch_size:(i + 1) * batch_size]
-            batch = images[index]
-            x1 = aug1(batch, generator)
-            if positives is not None and not supervised:
-                if positives.shape[1] == 1:  # one partner each: no draw (keeps the generator's stream)
-                    partner = positives[index, 0]
-                else:
-                    pick = torch.randint(positives.shape[1], (len(index),), device=device,
-                                         generator=generator)
-                    partner = positives[index, pick]
-                x2 = aug2(images[partner], generator)
-            else:
-                x2 = None if supervised else aug2(batch, generator)
-            try:
-                logs = train_step(model, optimizer, scheduler, x1, x2,
-                                  labels[index] if supervised else None,
-                                  step=(epoch - 1) * steps + i, total_steps=total_steps, amp=amp,
-                                  channels_last=channels_last)
-            except TrainingDiverged as err:
-                bar.close()
-                raise diverged(err, epoch, i) from None
-            for key, value in logs.items():
-                sums[key] = sums.get(key, 0.0) + value
-            bar.update()
-            if config.progress:  # reading the loss waits for the step: only for a visible bar
-                bar.set_postfix(loss=f"{float(logs['loss']):.4f}",
-                                img_s=f"{(i + 1) * batch_size / (time.perf_counter() - t0):.0f}",
-                                refresh=False)
+        batches = epoch_batches(images, order, batch_size, steps, aug1, aug2, generator,
+                                two_views=not supervised, positives=positives,
+                                shard=(ctx.rank, ctx.world_size))
+        if prefetch:  # the next batch is made on another core while this one steps
+            batches = prefetched(batches)
+        try:
+            for i, b in enumerate(batches):
+                try:
+                    logs = train_step(model, optimizer, scheduler, b.x1, b.x2,
+                                      labels[b.index] if supervised else None,
+                                      step=(epoch - 1) * steps + i, total_steps=total_steps, amp=amp,
+                                      channels_last=channels_last, objective=objective)
+                except TrainingDiverged as err:
+                    bar.close()
+                    raise diverged(err, epoch, i) from None
+                for key, value in logs.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                bar.update()
+                if not bar.disable:  # reading the loss waits for the step: only for a visible bar
+                    bar.set_postfix(loss=f"{float(logs['loss']):.4f}",
+                                    img_s=f"{(i + 1) * batch_size / (time.perf_counter() - t0):.0f}",
+                                    refresh=False)
+        finally:
+            batches.close()  # stops a prefetching thread, however the epoch ends
         try:
             check_update(model)  # the epoch's last update, before anything records or saves it
         except TrainingDiverged as err:
@@ -255,7 +263,7 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
         elapsed += seconds
-        record = {"epoch": epoch, **{k: float(v) / steps for k, v in sums.items()},
+        record = {"epoch": epoch, **{k: float(distributed.mean(v)) / steps for k, v in sums.items()},
                   "embedding_std": float(logs["embedding_std"]),  # the last batch's, not the mean
                   "lr": optimizer.param_groups[0]["lr"],
                   "images_per_s": n // batch_size * batch_size / seconds,
@@ -266,6 +274,13 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
             milestone(epoch)
     bar.close()
     return TrainResult(model, config, history, milestones)
+
+
+def _epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A seed per (run, epoch, stream) for data-parallel runs: stream 0 orders the data (the same
+    on every rank), stream ``rank + 1`` augments a rank's shard. A resumed run re-derives them from
+    the epoch, so its checkpoint needs no per-rank generator state."""
+    return (seed * 1_000_003 + epoch) * 1_009 + stream
 
 
 def view_augmentations(config: TrainConfig, data: Any) -> tuple[augment.Augment, augment.Augment]:

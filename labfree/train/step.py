@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from labfree.losses import VICRegTerms
 
+from . import distributed
 from .config import TrainingDiverged
 from .model import SSLModel
 
@@ -123,6 +124,7 @@ def _check_finite(loss: Tensor, inputs: dict[str, Tensor], method: str,
     flags = torch.stack([torch.isfinite(loss.detach()), *(torch.isfinite(t).all() for t in inputs.values())])
     if update is not None:
         flags = torch.cat([update.flags, flags])
+    flags = distributed.all_true(flags)  # under torchrun: every rank stops at the same step
     if flags.all().item():
         return
     if update is not None:
@@ -176,6 +178,9 @@ def _forward(model: SSLModel, x1: Tensor, x2: Tensor | None,
             t["z1_target"] = model.target_projector(model.target_encoder(x1))
             t["z2_target"] = model.target_projector(model.target_encoder(x2))
     spec, outputs, inputs = model.spec, [], {}
+    if spec.global_batch:  # data-parallel: the loss sees the global batch (identity in one process)
+        for name in spec.inputs:
+            t[name] = distributed.gather(t[name])
     with torch.autocast(x1.device.type, enabled=False):
         for alias in _DIRECTIONS if "q" in spec.inputs else ({},):
             names = [alias.get(name, name) for name in spec.inputs]
@@ -189,13 +194,27 @@ def _forward(model: SSLModel, x1: Tensor, x2: Tensor | None,
     logs = {"loss": loss.detach(), "embedding_std": _embedding_std(t["z1"])}
     if isinstance(outputs[0], VICRegTerms):  # the three terms, unweighted
         logs.update({k: outputs[0][i].detach() for i, k in enumerate(VICRegTerms._fields) if i})
-    keys = t["z2_target"] if model.queue is not None else None
+    keys = distributed.gather_detached(t["z2_target"]) if model.queue is not None else None
     return loss, logs, keys, inputs
+
+
+class Objective(nn.Module):
+    """A model's loss as a module (``forward(x1, x2, y)`` returns what :func:`loss_step` computes,
+    plus the loss' named inputs): what :class:`~torch.nn.parallel.DistributedDataParallel` wraps,
+    so that its gradient hooks see every forward pass."""
+
+    def __init__(self, model: SSLModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x1: Tensor, x2: Tensor | None, y: Tensor | None):
+        return _forward(self.model, x1, x2, y)
 
 
 def train_step(model: SSLModel, optimizer: torch.optim.Optimizer, scheduler: Any, x1: Tensor,
                x2: Tensor | None = None, y: Tensor | None = None, *, step: int, total_steps: int,
-               amp: bool = False, channels_last: bool = False) -> dict[str, Tensor]:
+               amp: bool = False, channels_last: bool = False,
+               objective: nn.Module | None = None) -> dict[str, Tensor]:
     """One optimisation step on augmented float views; returns the step's logs.
 
     Raises :class:`TrainingDiverged` when the loss, or any embedding the loss was given (projections,
@@ -204,12 +223,18 @@ def train_step(model: SSLModel, optimizer: torch.optim.Optimizer, scheduler: Any
     parameter or a buffer (BatchNorm statistics, MoCo's queue) NaN or infinite. One combined check,
     one host sync per step: the flags of this step's update are computed on the device and read
     back by the next call, or by :func:`check_update` after the last one.
+
+    ``objective`` computes the loss instead of the model itself: :func:`~labfree.train.train` passes
+    the :class:`Objective` wrapped in ``DistributedDataParallel`` under ``torchrun``.
     """
     if channels_last:
         x1 = x1.contiguous(memory_format=torch.channels_last)
         x2 = None if x2 is None else x2.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x1.device.type, dtype=torch.bfloat16, enabled=amp):
-        loss, logs, keys, inputs = _forward(model, x1, x2, y)
+        if objective is None:
+            loss, logs, keys, inputs = _forward(model, x1, x2, y)
+        else:
+            loss, logs, keys, inputs = objective(x1, x2, y)
     update = getattr(model, _PENDING, None)
     setattr(model, _PENDING, None)
     _check_finite(loss, inputs, "supervised" if model.spec is None else model.spec.name,
