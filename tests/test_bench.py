@@ -58,4 +58,18 @@ def test_metrics_benchmark_probes():
 def test_one_command_line_lists_the_benchmarks(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--help"])
-    assert "{train,augment,metrics}" in capsys.readouterr().out
+    assert "{train,suite,augment,metrics}" in capsys.readouterr().out
+
+
+def test_suite_measures_each_encoder_in_both_precisions_and_derives_the_ratios(tmp_path):
+    record = bench.main(["suite", "--device", "cpu", "--threads", "1", "--encoders", "small_cnn-16",
+                         "--batch-size", "8", "--size", "32", "--steps", "1", "--repeats", "1",
+                         "--warmup", "0", "--workers", "0", "--out", str(tmp_path / "suite.json")])
+    assert [(r["name"], r["precision"]) for r in record["runs"]] == [
+        ("small_cnn-16", "fp32"), ("small_cnn-16", "bf16")]
+    fp32, bf16 = (r["rates"]["labfree"]["images_per_s"] for r in record["runs"])
+    assert record["bf16_speedup"][0]["bf16_over_fp32"] == pytest.approx(bf16 / fp32)
+    ratios = [row["labfree_over_bare"] for row in record["table"]]
+    assert record["targets_met"]["labfree_over_bare"] == all(x >= 0.9 for x in ratios)
+    assert record["targets_met"]["bf16_over_fp32"] == (bf16 / fp32 >= 2.0)
+    assert PROVENANCE <= set(record["provenance"])

@@ -22,9 +22,15 @@ for ``--method supervised``), for the same model, loss and optimiser step
 The augmentation is the same stack in (2) and (3): the shapes stack (SimCLR's CIFAR stack plus a
 full-circle rotation) on the 28x28 shapes set (``--size 28``), SimCLR's CIFAR stack on random
 32x32 RGB uint8 images (``--size 32``, CIFAR-sized). The schedule is constant, so every step costs
-the same. On CUDA: bf16 autocast and channels-last (as :func:`~labfree.train.train` uses them),
-CUDA events for timing (:func:`labfree.bench.timing.clock`), optional ``--compile``. Results go to
-a JSON file with the provenance.
+the same. ``--precision`` picks float32 or bf16 autocast with channels-last for all three
+(``auto``: bf16 where the device multiplies it natively, as :func:`~labfree.train.train` decides);
+CUDA events time a GPU (:func:`labfree.bench.timing.clock`); ``--compile`` is optional.
+
+Cores, on a CPU: the bare step runs on ``--threads`` torch threads; labfree adds one thread that
+makes the next batch while the step runs (``TrainConfig.prefetch``); the conventional pipeline adds
+``--workers`` loader processes. With the defaults on a CPU (one thread, one worker) labfree and the
+conventional pipeline both keep two cores busy. Results go to a JSON file with the provenance;
+:mod:`labfree.bench.suite` runs the grid of encoders and precisions the performance appendix shows.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import torch
 
 from labfree import augment, data, results, train
 from labfree.optim import build_optimizer, build_scheduler
+from labfree.train.batches import use_prefetch
 
 from .augment import CIFAR_MEAN, CIFAR_STD
 from .timing import clock, throughput
@@ -115,31 +122,47 @@ def _model(config: train.TrainConfig, num_classes: int, device: torch.device, to
     return model, optimizer, scheduler
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", method: str = "simclr",
-        size: int = 28, steps: int = 10, repeats: int = 5, warmup: int = 3, workers: int = 2,
-        compile: bool = False, threads: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Measure the three rates; returns a JSON-ready record with its provenance."""
+        size: int = 28, steps: int = 10, repeats: int = 5, warmup: int = 3, workers: int | None = None,
+        compile: bool = False, threads: int | None = None, seed: int = 0, precision: str = "auto",
+        encoder_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure the three rates; returns a JSON-ready record with its provenance.
+
+    ``workers=None`` gives the conventional pipeline one loader process per core labfree keeps
+    busy beyond the step (one on a CPU, two on CUDA)."""
     if size not in (28, 32):
         raise ValueError(f"size must be 28 (the shapes set) or 32 (random CIFAR-sized images); got {size}.")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
     if threads is not None:
         torch.set_num_threads(threads)
     dev = torch.device(device)
     with results.timer() as wall:
-        record = _measure(dev, batch_size, encoder, method, size, steps, repeats, warmup, workers, compile,
-                          seed)
+        record = measure(dev, batch_size, encoder, method, size, steps, repeats, warmup, workers, compile,
+                         seed, precision, encoder_kwargs or {})
     import torchvision
 
     record["provenance"] = results.provenance(dev, wall.seconds, torchvision=torchvision.__version__)
     return record
 
 
-def _measure(dev: torch.device, batch_size: int, encoder: str, method: str, size: int, steps: int,
-             repeats: int, warmup: int, workers: int, compile: bool, seed: int) -> dict[str, Any]:
+def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size: int, steps: int,
+            repeats: int, warmup: int, workers: int | None, compile: bool, seed: int, precision: str,
+            encoder_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The three rates of one (encoder, precision) on ``dev``: :func:`run` without the provenance."""
     dataset = _dataset(size, batch_size * steps, seed)
-    config = train.TrainConfig(method, encoder=encoder, batch_size=batch_size, epochs=repeats + 1,
-                               schedule="constant", device=str(dev), compile=compile, seed=seed,
-                               progress=False, collapse_threshold=0.0).resolved(dataset.name)
-    amp = channels_last = dev.type == "cuda"
+    amp = "auto" if precision == "auto" else precision == "bf16"
+    config = train.TrainConfig(method, encoder=encoder, encoder_kwargs=encoder_kwargs, batch_size=batch_size,
+                               epochs=repeats + 1, schedule="constant", device=str(dev), compile=compile,
+                               seed=seed, progress=False, collapse_threshold=0.0, amp=amp,
+                               channels_last=amp).resolved(dataset.name)
+    amp, channels_last = config.amp, config.channels_last
+    prefetch = use_prefetch(config.prefetch, dev)
+    if workers is None:
+        workers = 1 if dev.type == "cpu" else 2
     two_views = method != "supervised"
     step_kw = dict(amp=amp, channels_last=channels_last)
     rates: dict[str, dict[str, Any]] = {}
@@ -201,7 +224,12 @@ def _measure(dev: torch.device, batch_size: int, encoder: str, method: str, size
         "data": "shapes (28x28 grey)" if size == 28 else "random uint8 RGB 32x32 (CIFAR-sized)",
         "augment": config.augment, "views_per_image": 2 if two_views else 1, "steps": steps,
         "repeats": repeats, "warmup": warmup, "workers": workers, "amp_bf16": amp,
+        "precision": "bf16" if amp else "fp32", "encoder_kwargs": encoder_kwargs,
         "channels_last": channels_last, "compile": compile, "threads": torch.get_num_threads(),
+        "prefetch": prefetch,
+        "cpu_cores_in_use": {"bare": torch.get_num_threads(),
+                             "labfree": torch.get_num_threads() + int(prefetch),
+                             "conventional": torch.get_num_threads() + workers},
         "rates": rates,
         "ratios": {"labfree_over_bare": rates["labfree"]["images_per_s"] / rates["bare"]["images_per_s"],
                    "labfree_over_conventional":
@@ -218,17 +246,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per timed repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before (1) and (3)")
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of (3)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader workers of (3) (default: 1 on a CPU, 2 on CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="fp32, or bf16 autocast with channels-last (auto: bf16 where native)")
 
 
 def from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Run with the parsed options and print the rates; returns the record."""
     record = run(args.device, args.batch_size, args.encoder, args.method, args.size, args.steps,
-                 args.repeats, args.warmup, args.workers, args.compile, args.threads, args.seed)
+                 args.repeats, args.warmup, args.workers, args.compile, args.threads, args.seed,
+                 args.precision)
     for name, r in record["rates"].items():
         print(f"{name:>13}: {r['images_per_s']:>10,.0f} source images/s")
     print(f"labfree / bare = {record['ratios']['labfree_over_bare']:.2f}, labfree / conventional = "
           f"{record['ratios']['labfree_over_conventional']:.2f} ({record['provenance']['device']}, "
-          f"{args.encoder}, {args.method}, batch {args.batch_size}, {args.size} px)")
+          f"{args.encoder}, {args.method}, batch {args.batch_size}, {args.size} px, {record['precision']})")
     return record
