@@ -1,0 +1,203 @@
+"""Build the book: execute the chapters that changed, two at a time, then let Jupyter Book render.
+
+    python -m tools.book build          # what `make book` runs
+    python -m tools.book execute        # only bring the executed chapters up to date
+    python -m tools.book status         # which chapters would run, and why
+
+Jupyter Book's own cache (``execute_notebooks: cache``, jupyter-cache under ``_build/.jupyter_cache``)
+keys an executed notebook on its code cells alone, so a chapter would keep showing outputs computed
+with an older package or from an older result file. This tool keeps a second key beside each
+cached chapter (``_build/.jupyter_cache/labfree_keys.json``): the sha256 of the package's source
+(``labfree/**/*.py``) and of every file under ``results/`` that the chapter opened when it last ran
+(recorded by an audit hook in its kernel, ``tools/book_tracking/sitecustomize.py``). A chapter runs
+again when its code, the package or one of those files changed, or when it never ran; the others
+keep their cached outputs. The stale chapters run in parallel, ``--jobs`` at a time (two on a
+two-core machine), each kernel on one thread, longest first (by their last run time); a chapter
+that fails stops the build with its traceback. The jupyter-book build that follows finds every
+chapter in the cache and executes none; a prose-only edit re-renders that page without running it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACKING = Path(__file__).resolve().parent / "book_tracking"
+CACHE = ROOT / "_build" / ".jupyter_cache"
+KEYS = CACHE / "labfree_keys.json"
+THREAD_POOLS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@dataclass
+class Page:
+    """A notebook page of the table of contents."""
+
+    source: Path
+
+    @property
+    def name(self) -> str:
+        return self.source.relative_to(ROOT).with_suffix("").as_posix()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def package_key() -> str:
+    """sha256 over the package's Python sources (path and content)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "labfree").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def pages() -> list[Page]:
+    """The notebook pages of ``_toc.yml`` (MyST markdown with a kernelspec), in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
+    out = []
+    for name in files:
+        source = ROOT / f"{name}.md"
+        text = source.read_text() if source.is_file() else ""
+        if text.startswith("---") and "kernelspec:" in text.split("---", 2)[1]:
+            out.append(Page(source))
+    return out
+
+
+def _notebook(page: Page):
+    """The notebook Jupyter Book will execute for ``page``: read as myst-nb reads it."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    return read_myst_markdown_notebook(page.source.read_text(), path=page.source)
+
+
+def _cache():
+    from jupyter_cache import get_cache
+
+    return get_cache(str(CACHE))
+
+
+def _keys() -> dict:
+    return json.loads(KEYS.read_text()) if KEYS.is_file() else {}
+
+
+def stale(pages_: list[Page]) -> dict[str, str]:
+    """``{page name: why it must run}`` for the pages whose cached outputs are out of date."""
+    cache, keys, package = _cache(), _keys(), package_key()
+    why = {}
+    for page in pages_:
+        entry = keys.get(page.name)
+        try:
+            cache.match_cache_notebook(_notebook(page))
+        except KeyError:
+            why[page.name] = "its code changed" if entry else "never executed"
+            continue
+        if entry is None:
+            why[page.name] = "never executed by this tool"
+        elif entry["package"] != package:
+            why[page.name] = "the package changed"
+        elif changed := [p for p, sha in entry["reads"].items()
+                         if not (ROOT / p).is_file() or _sha(ROOT / p) != sha]:
+            why[page.name] = "changed: " + ", ".join(changed)
+    return why
+
+
+def _execute(source: str, timeout: int) -> dict:
+    """Run one page in a fresh kernel (one thread, reads under results/ recorded); cache it."""
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    page = Page(Path(source))
+    log = CACHE / f"reads-{page.name.replace('/', '__')}.txt"
+    log.unlink(missing_ok=True)
+    os.environ.update({name: "1" for name in THREAD_POOLS})
+    os.environ["LABFREE_TRACK_READS"], os.environ["LABFREE_TRACK_ROOT"] = str(log), str(ROOT / "results")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(TRACKING), *filter(None, [os.environ.get("PYTHONPATH")])])
+    nb = _notebook(page)
+    result = single_nb_execution(nb, cwd=str(page.source.parent), timeout=timeout, allow_errors=False,
+                                 meta_override=True)
+    if result.err is not None:
+        return {"page": page.name, "error": result.exc_string or repr(result.err), "seconds": result.time}
+    _cache().cache_notebook_bundle(CacheBundleIn(nb, str(page.source), data={"execution_seconds": result.time}),
+                                   check_validity=False, overwrite=True)
+    reads = sorted(set(log.read_text().split())) if log.is_file() else []
+    log.unlink(missing_ok=True)
+    return {"page": page.name, "seconds": result.time,
+            "reads": {Path(p).relative_to(ROOT).as_posix(): _sha(Path(p)) for p in reads if Path(p).is_file()}}
+
+
+def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -> int:
+    """Bring every page's cached outputs up to date (or those of the pages named in ``only``);
+    returns the number of failed pages."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    all_pages = pages()
+    todo = stale([p for p in all_pages if not only or p.name in only or p.source.stem in only])
+    keys = _keys()
+    by_name = {p.name: p for p in all_pages}
+    if not todo:
+        print(f"book: all {len(all_pages)} executed pages are up to date")
+        return 0
+    # longest first (last known times; unknown ones first of all), so two workers finish together
+    order = sorted(todo, key=lambda name: -keys.get(name, {}).get("seconds", 1e9))
+    print(f"book: executing {len(order)} of {len(all_pages)} pages, {jobs} at a time")
+    for name in order:
+        print(f"  {name}: {todo[name]}")
+    package, failed, start = package_key(), 0, time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_execute, str(by_name[name].source), timeout) for name in order]
+        for done in as_completed(futures):
+            result = done.result()
+            name = result["page"]
+            if "error" in result:
+                failed += 1
+                print(f"✗ {name} failed after {result['seconds']:.0f} s:\n{result['error']}", flush=True)
+                keys.pop(name, None)
+                continue
+            keys[name] = {"package": package, "reads": result["reads"], "seconds": round(result["seconds"], 1)}
+            KEYS.write_text(json.dumps(keys, indent=1, sort_keys=True))
+            by_name[name].source.touch()  # Sphinx re-reads the page, with its new outputs
+            print(f"✓ {name} ({result['seconds']:.0f} s)", flush=True)
+    print(f"book: executed {len(order) - failed} pages in {time.perf_counter() - start:.0f} s"
+          + (f", {failed} failed" if failed else ""))
+    return failed
+
+
+def build(jobs: int = 2) -> int:
+    """Execute what changed, then render the book with warnings as errors."""
+    if execute(jobs):
+        return 1
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    env = {**os.environ, **{name: "1" for name in THREAD_POOLS}}
+    return subprocess.call([str(jupyter_book), "build", str(ROOT), "--warningiserror", "--keep-going"],
+                           cwd=ROOT, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.book", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("build", "execute", "status"))
+    parser.add_argument("pages", nargs="*", help="execute: only these pages (e.g. book/entropy or entropy)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="chapters executed at a time (default: 2, or 1 on a one-core machine)")
+    args = parser.parse_args(argv)
+    if args.command == "status":
+        todo = stale(pages())
+        for name, why in todo.items():
+            print(f"{name}: {why}")
+        print(f"{len(todo)} of {len(pages())} pages would run")
+        return 0
+    return build(args.jobs) if args.command == "build" else int(execute(args.jobs, only=args.pages) > 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
