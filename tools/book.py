@@ -123,14 +123,15 @@ def _execute(source: str, timeout: int) -> dict:
     log.unlink(missing_ok=True)
     os.environ.update({name: "1" for name in THREAD_POOLS})
     os.environ["LABFREE_TRACK_READS"], os.environ["LABFREE_TRACK_ROOT"] = str(log), str(ROOT / "results")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(TRACKING), *filter(None, [os.environ.get("PYTHONPATH")])])
+    paths = [str(TRACKING), *filter(None, [os.environ.get("PYTHONPATH")])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
     nb = _notebook(page)
     result = single_nb_execution(nb, cwd=str(page.source.parent), timeout=timeout, allow_errors=False,
                                  meta_override=True)
     if result.err is not None:
         return {"page": page.name, "error": result.exc_string or repr(result.err), "seconds": result.time}
-    _cache().cache_notebook_bundle(CacheBundleIn(nb, str(page.source), data={"execution_seconds": result.time}),
-                                   check_validity=False, overwrite=True)
+    bundle = CacheBundleIn(nb, str(page.source), data={"execution_seconds": result.time})
+    _cache().cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
     reads = sorted(set(log.read_text().split())) if log.is_file() else []
     log.unlink(missing_ok=True)
     return {"page": page.name, "seconds": result.time,
@@ -164,7 +165,8 @@ def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -
                 print(f"✗ {name} failed after {result['seconds']:.0f} s:\n{result['error']}", flush=True)
                 keys.pop(name, None)
                 continue
-            keys[name] = {"package": package, "reads": result["reads"], "seconds": round(result["seconds"], 1)}
+            keys[name] = {"package": package, "reads": result["reads"],
+                          "seconds": round(result["seconds"], 1)}
             KEYS.write_text(json.dumps(keys, indent=1, sort_keys=True))
             by_name[name].source.touch()  # Sphinx re-reads the page, with its new outputs
             print(f"✓ {name} ({result['seconds']:.0f} s)", flush=True)
