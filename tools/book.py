@@ -134,8 +134,9 @@ def _execute(source: str, timeout: int) -> dict:
     _cache().cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
     reads = sorted(set(log.read_text().split())) if log.is_file() else []
     log.unlink(missing_ok=True)
+    read = [Path(p) for p in reads if Path(p).is_file()]
     return {"page": page.name, "seconds": result.time,
-            "reads": {Path(p).relative_to(ROOT).as_posix(): _sha(Path(p)) for p in reads if Path(p).is_file()}}
+            "reads": {p.relative_to(ROOT).as_posix(): _sha(p) for p in read}}
 
 
 def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -> int:
