@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from labfree import precision
+
 __all__ = ["embed", "pool_features", "module_device"]
 
 
@@ -65,6 +67,7 @@ def embed(
     layer: str | None = None,
     progress: bool = False,
     keep_on_device: bool = False,
+    amp: bool | str = False,
 ) -> torch.Tensor:
     """Encode a whole image set with a frozen encoder.
 
@@ -82,6 +85,10 @@ def embed(
         progress: show a tqdm progress bar.
         keep_on_device: return the features on ``device`` instead of the CPU (saves a copy when a
             probe or kNN runs on the same accelerator next).
+        amp: run the forward pass under bf16 autocast (``"auto"``: where the device multiplies
+            bf16 natively, :func:`labfree.precision.bf16_native`). The features come back as
+            float32 but carry bf16's ~3 significant digits: fine for a probe or kNN, while the
+            spectrum's tail (alpha, effective rank) is better measured in float32, the default.
 
     Returns:
         ``(N, d)`` float32 tensor of features, with 4-D outputs global-average-pooled
@@ -119,6 +126,7 @@ def embed(
         if moved:
             encoder.to(device)
         encoder.eval()
+        use_amp, _ = precision.resolve(amp, False, device)
         starts = range(0, images.shape[0], batch_size)
         if progress:
             from tqdm.auto import tqdm
@@ -126,7 +134,7 @@ def embed(
             starts = tqdm(starts, desc="embed", unit="batch")
         # no_grad rather than inference_mode: inference tensors cannot enter autograd later,
         # and users do train probes on these features.
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             for start in starts:
                 batch = normalize(images[start:start + batch_size].to(device, non_blocking=True))
                 if target is None:

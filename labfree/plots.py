@@ -303,3 +303,23 @@ def metric_vs_target(
     ax.set_xlabel(_name(target))
     ax.set_ylabel(_name(metric))
     return ax
+
+
+def throughput_bars(table: pd.DataFrame, *, pipelines: Sequence[str] = ("bare", "labfree", "conventional"),
+                    ax: Axes | None = None) -> Axes:
+    """Grouped bars of training throughput: one group per (encoder, precision) row of ``table``
+    (columns ``encoder``, ``precision`` and one of images per second per pipeline), one bar per
+    pipeline, on a log scale so that encoders of different cost share the axis."""
+    _require_columns(table, ["encoder", "precision", *pipelines], "columns")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(table), 3.2), constrained_layout=True)
+    x = np.arange(len(table))
+    width = 0.8 / len(pipelines)
+    for k, pipeline in enumerate(pipelines):
+        ax.bar(x + (k - (len(pipelines) - 1) / 2) * width, table[pipeline], width, label=pipeline)
+    ax.set_xticks(x, [f"{e}\n{p}" for e, p in zip(table["encoder"], table["precision"])], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("source images / s")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", ncol=len(pipelines))
+    return ax

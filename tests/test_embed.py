@@ -54,6 +54,17 @@ def test_embed_matches_a_direct_eval_forward_pass(setup):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_bf16_embedding_is_float32_features_within_bf16_precision(setup):
+    encoder, images = setup
+    h32 = embed(encoder, images, normalize, batch_size=10)
+    h16 = embed(encoder, images, normalize, batch_size=10, amp=True)
+    assert h16.dtype == torch.float32 and not torch.equal(h16, h32)  # the forward did run in bf16
+    # bf16 keeps 8 bits of mantissa: a relative error of a few 2^-8 through two convolutions
+    assert float((h16 - h32).norm() / h32.norm()) < 3 * 2.0 ** -8
+    with pytest.raises(ValueError, match="amp must be True, False or 'auto'"):
+        embed(encoder, images, normalize, amp="bf16")
+
+
 def test_embed_restores_every_modules_mode(setup):
     encoder, images = setup
     encoder.train()

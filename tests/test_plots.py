@@ -87,3 +87,15 @@ def test_metric_vs_target_annotates_both_correlations():
     assert f"{r_all:+.2f} (w/ init), {r_wo:+.2f} (w/o init)" in ax.get_title()
     assert ax.get_xlabel() == "LP accuracy" and ax.get_ylabel() == "Entropy"
     plt.close("all")
+
+
+def test_throughput_bars_draw_one_bar_per_pipeline_and_row():
+    table = pd.DataFrame({"encoder": ["cnn", "cnn"], "precision": ["fp32", "bf16"],
+                          "bare": [100.0, 250.0], "labfree": [95.0, 240.0], "conventional": [60.0, 70.0]})
+    ax = plots.throughput_bars(table)
+    heights = sorted(round(p.get_height()) for p in ax.patches)
+    assert heights == sorted([100, 250, 95, 240, 60, 70])
+    assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_legend().texts] == [
+        "bare", "labfree", "conventional"]
+    with pytest.raises(ValueError, match="columns"):
+        plots.throughput_bars(table.drop(columns="labfree"))
