@@ -28,7 +28,8 @@ def runs() -> dict[bool, list[tuple[list[float], float]]]:
         out[amp] = []
         for seed in SEEDS:
             config = train.TrainConfig("simclr", encoder="small_cnn",
-                                       encoder_kwargs=dict(width=8, out_dim=32), batch_size=128, epochs=10, device="cpu", progress=False,
+                                       encoder_kwargs=dict(width=8, out_dim=32), batch_size=128,
+                                       epochs=10, device="cpu", progress=False,
                                        augment="simclr_cifar", momentum=(0.85, 0.9), amp=amp,
                                        channels_last=amp, seed=seed)
             result = train.train(config, shapes, callbacks=[train.probe_callback(shapes, test, knn=False)])
