@@ -1,6 +1,7 @@
-"""Student versions of the assignments: generated from the sources, free of solutions, up to date.
+"""Student versions of the assignments: written by nbgrader from the masters, free of solutions and
+hidden tests, up to date. Parametrized over every assignment under book/assignments/.
 
-The solution notebooks themselves run under papermill in ``test_notebooks.py`` (CI profile).
+Grading (the hidden tests run on submissions) is tested in ``test_grade.py``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = student.assignments()
 
 
-def _cells(source: Path) -> list:
-    return nbformat.reads(pairing.render(source), as_version=4).cells
+def _master(source: Path) -> list:
+    return student.master(source).cells
 
 
 def _student(source: Path) -> nbformat.NotebookNode:
     return nbformat.read(student.student_path(source), as_version=4)
+
+
+def _tagged(cells: list, tag: str) -> list:
+    return [c for c in cells if tag in student.tags(c)]
 
 
 def test_there_are_assignments() -> None:
@@ -43,71 +48,96 @@ def test_generation_is_deterministic(source: Path) -> None:
 
 
 @pytest.mark.parametrize("source", ASSIGNMENTS, ids=lambda p: p.stem)
-def test_no_solution_in_the_student_version(source: Path) -> None:
-    cells = _cells(source)
-    solutions = [c for c in cells if student.SOLUTION in c.metadata.get("tags", [])]
-    answers = [c for c in cells if student.ANSWER in c.metadata.get("tags", [])]
-    instructor = [c for c in cells if student.INSTRUCTOR in c.metadata.get("tags", [])]
-    assert solutions and answers
-    prose = "\n".join(c.source for c in _student(source).cells if c.cell_type == "markdown")
-    code = "\n".join(c.source for c in _student(source).cells if c.cell_type == "code")
-    for cell in solutions:
-        body = student.solution_body(cell.source)
-        assert body, "a solution cell holds code after its task comment"
-        # no cell's code, and no single substantial line of it, survives in the student notebook
-        assert body not in code
-        for line in body.splitlines():
-            line = line.strip()
-            if len(line) >= 30:
-                assert line not in code, f"solution line leaked into the student version: {line!r}"
-    for cell in answers:
-        for line in cell.source.splitlines():
-            if len(line.strip()) >= 40:
-                assert line.strip() not in prose + code, f"answer text leaked: {line.strip()!r}"
-    for cell in instructor:
-        assert cell.source.strip() not in code
+def test_the_master_follows_the_convention(source: Path) -> None:
+    """Every graded part has hidden tests worth points; every answer has a rubric; book tags fold
+    solutions and rubrics and remove hidden tests."""
+    cells = _master(source)
+    spec = student.spec(source)
+    assert spec.parts and spec.total > 0
+    for part in spec.parts:
+        assert spec.points(part) > 0, f"part {part!r} has no hidden tests (cells tagged autograde)"
+    for cell in _tagged(cells, student.SOLUTION):
+        assert "hide-input" in student.tags(cell), "tag solution cells hide-input so the book folds them"
+        assert student.task_comment(cell.source), "a solution cell starts with a comment stating the task"
+        assert student.solution_body(cell.source), "a solution cell holds code after its task comment"
+    for cell in _tagged(cells, student.AUTOGRADE):
+        assert "remove-cell" in student.tags(cell), "hidden tests are removed from the book page"
+        assert isinstance(cell.metadata["points"], int) and cell.metadata["points"] > 0
+    for index, cell in enumerate(cells):
+        if student.ANSWER in student.tags(cell):
+            assert cell.source.lstrip().startswith(":::{dropdown}"), "answers go in a dropdown"
+            rubric = cells[index + 1]
+            assert student.RUBRIC in student.tags(rubric), "each answer is followed by its rubric"
+            assert rubric.source.lstrip().startswith(":::{dropdown} Rubric ("), "rubrics fold too"
+    assert len(spec.questions) == len(_tagged(cells, student.ANSWER))
 
 
 @pytest.mark.parametrize("source", ASSIGNMENTS, ids=lambda p: p.stem)
-def test_student_cells_are_stubs_prompts_or_kept(source: Path) -> None:
-    """Exercises keep the task comment and raise; answers are prompts; checks and prose are kept."""
-    cells = [c for c in _cells(source) if student.INSTRUCTOR not in c.metadata.get("tags", [])]
-    kept = [c for c in _student(source).cells if not c.source.startswith("> **Student version**")]
-    assert len(kept) == len(cells)
-    for original, cell in zip(cells, kept):
-        tags = original.metadata.get("tags", [])
+def test_no_solution_in_the_student_version(source: Path) -> None:
+    """No solution code, hidden test, model answer, rubric or instructor cell survives, line by line."""
+    cells = _master(source)
+    nb = _student(source)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    everything = prose + "\n" + code
+    for cell in _tagged(cells, student.SOLUTION):
+        body = student.solution_body(cell.source)
+        assert body not in code
+        for line in body.splitlines():
+            if len(line.strip()) >= 30:
+                assert line.strip() not in code, f"solution line leaked: {line.strip()!r}"
+    for cell in _tagged(cells, student.AUTOGRADE):
+        for line in cell.source.strip().splitlines()[1:]:  # the first line, a comment, stays
+            if len(line.strip()) >= 30:
+                assert line.strip() not in code, f"hidden test leaked: {line.strip()!r}"
+    for tag in (student.ANSWER, student.RUBRIC, student.INSTRUCTOR):
+        for cell in _tagged(cells, tag):
+            for line in cell.source.splitlines():
+                if len(line.strip()) >= 40:
+                    assert line.strip() not in everything, f"{tag} text leaked: {line.strip()!r}"
+    assert nb.metadata["labfree"]["assignment"] == student.name_of(source)
+
+
+@pytest.mark.parametrize("source", ASSIGNMENTS, ids=lambda p: p.stem)
+def test_student_cells_are_stubs_prompts_tests_or_kept(source: Path) -> None:
+    """Exercises keep the task comment and raise; answers are prompts; hidden tests are locked
+    placeholders with their points; checks, prose and parameters are kept as they are."""
+    kept = [c for c in _master(source)
+            if not {student.INSTRUCTOR, student.RUBRIC} & set(student.tags(c))]
+    cells = [c for c in _student(source).cells if not c.source.startswith("> **Student version**")]
+    assert len(cells) == len(kept)
+    for original, cell in zip(kept, cells):
+        tags = student.tags(original)
+        assert not set(student.BOOK_TAGS) & set(student.tags(cell))
         if student.SOLUTION in tags:
-            assert cell.metadata["tags"] == ["exercise"]
-            assert student.STUB in cell.source and "raise NotImplementedError" in cell.source
-            assert cell.source.startswith("\n".join(student.task_comment(original.source)))
-            assert all(line.startswith("#") or line.startswith("raise NotImplementedError")
-                       for line in cell.source.splitlines())
+            comment = student.task_comment(original.source)
+            assert cell.source == "\n".join([*comment, student.CODE_STUB])
+        elif student.AUTOGRADE in tags:
+            points = original.metadata["points"]
+            assert cell.metadata["nbgrader"]["locked"] and cell.metadata["nbgrader"]["points"] == points
+            assert len(cell.source.splitlines()) == 1 and "hidden tests" in cell.source
         elif student.ANSWER in tags:
             assert cell.source == student.PROMPT
         else:
             assert cell.source == original.source
-            assert not set(student.BOOK_TAGS) & set(cell.metadata.get("tags", []))
-    checks = [c for c in cells if student.CHECK in c.metadata.get("tags", [])]
-    assert checks and all(any(c.source == k.source for k in kept) for c in checks)
+    checks = _tagged(kept, student.CHECK)
+    assert checks and all(any(c.source == k.source for k in cells) for c in checks)
 
 
-@pytest.mark.parametrize("source", ASSIGNMENTS, ids=lambda p: p.stem)
-def test_solution_cells_fold_in_the_book(source: Path) -> None:
-    for cell in _cells(source):
-        tags = cell.metadata.get("tags", [])
-        if student.SOLUTION in tags:
-            assert "hide-input" in tags, "tag solution cells hide-input so the book folds them"
-            assert student.task_comment(cell.source), "a solution cell starts with a comment stating the task"
-        if student.ANSWER in tags:
-            assert cell.source.lstrip().startswith(":::{dropdown}"), "answers go in a dropdown in the book"
-
-
-def test_stub_raises(tmp_path: Path) -> None:
+def test_stub_raises() -> None:
     """A student who runs an unfinished exercise gets NotImplementedError, not a silent pass."""
-    source = student.stub("# Compute x.\nx = 1\n", 3)
-    assert source.splitlines()[0] == "# Compute x."
-    with pytest.raises(NotImplementedError, match="exercise 3"):
+    source = "\n".join(["# Compute x.", student.CODE_STUB])
+    with pytest.raises(NotImplementedError):
         exec(compile(source, "<stub>", "exec"), {})
+
+
+def test_a_master_without_part_metadata_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "x.md"
+    source.write_text("---\nkernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+                      "```{code-cell} ipython3\n:tags: [solution, hide-input]\n\n# Compute x.\nx = 1\n```\n",
+                      encoding="utf-8")
+    with pytest.raises(ValueError, match="part"):
+        student.nbgrader_source(source)
 
 
 def test_student_notebooks_are_not_paired_orphans() -> None:

@@ -1,0 +1,169 @@
+"""Grading with tools.grade (nbgrader, offline): for every assignment under book/assignments/, the
+solution gets full marks, the student version zero, a partial submission exactly the points of the
+parts it completes, and a broken one (a cell that raises, a cell that never ends, deleted cells) is
+reported without stopping the run; unreadable and unrecognised files get their own line.
+
+The submissions really run, in the assignment's ``grading`` profile when it has one (seconds: the
+hidden tests check how each result is computed, not how good it is), else in its CI profile; the
+solution's CI run with the hidden tests in place is ``test_notebooks.py``'s run of the master.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labfree import profiles
+from tools import grade, student
+
+SPECS = [student.spec(s) for s in student.assignments()]
+CELL_TIMEOUT = {"grading": 60, "ci": 300}  # the never-ending cell waits this long (asleep)
+
+
+def _profile(spec: student.Spec) -> str:
+    try:
+        return "grading" if "grading" in profiles.get(f"assignments/{spec.name}") else "ci"
+    except KeyError:
+        return "ci"
+
+
+@pytest.fixture(scope="module", params=SPECS, ids=lambda s: s.name)
+def graded(request, tmp_path_factory, offline_kernels) -> tuple[student.Spec, dict[str, grade.Row], Path]:
+    """One grading run per assignment over four submissions: solution, student, partial, broken."""
+    spec = request.param
+    folder = tmp_path_factory.mktemp(f"submissions-{spec.name.replace('/', '-')}")
+    stem = spec.name.rsplit("/", 1)[-1]
+    made = {"solution": grade.filled(spec, spec.parts, answers=True),
+            "student": nbformat.reads(student.student_notebook(spec.source), as_version=4),
+            "partial": grade.filled(spec, grade.partial_parts(spec)),
+            "broken": grade.broken(spec, base="student")[0]}
+    for kind, nb in made.items():
+        (folder / kind).mkdir()
+        nbformat.write(nb, folder / kind / f"{stem}.ipynb")
+    out = folder / "grades.csv"
+    profile = _profile(spec)
+    rows = grade.grade(folder, out, timeout=900, cell_timeout=CELL_TIMEOUT[profile], profile=profile)
+    return spec, {row.student: row for row in rows}, out
+
+
+@pytest.mark.notebook
+def test_the_solution_gets_full_marks(graded) -> None:
+    spec, rows, _ = graded
+    row = rows["solution"]
+    assert row.status.startswith("graded") and not row.failed, (row.status, row.errors, row.failed)
+    # no cell raises, but in the seconds-long grading profile a public check's claim (the probe at
+    # twice chance, ...) may not hold yet: those are asserts of cells tagged check, nothing else
+    for error in row.errors:
+        assert _profile(spec) != "ci" and "([check]): AssertionError: claims that do not hold" in error
+    assert row.points == {part: spec.points(part) for part in spec.parts}
+    assert row.total == row.maximum == spec.total
+
+
+@pytest.mark.notebook
+def test_the_student_version_gets_zero(graded) -> None:
+    spec, rows, _ = graded
+    row = rows["student"]
+    assert row.points == {part: 0 for part in spec.parts} and row.total == 0
+    assert "unfinished cell(s)" in row.status
+    assert len(row.failed) == len(spec.tests)  # every hidden test failed, with its error shown
+    for failed in row.failed:  # "<test id> (<n> pt): <error name>: <message>"
+        assert re.fullmatch(r"\S+ \(\d+ pt\): \w+(Error|Exception): .*", failed), failed
+
+
+@pytest.mark.notebook
+def test_a_partial_submission_gets_the_points_of_its_parts(graded) -> None:
+    spec, rows, _ = graded
+    row, done = rows["partial"], grade.partial_parts(spec)
+    assert done, f"{spec.name} has one part: no partial submission to grade"
+    expected = {part: spec.points(part) if part in done else 0 for part in spec.parts}
+    assert row.points == expected
+    assert 0 < row.total == sum(spec.points(p) for p in done) < spec.total
+
+
+@pytest.mark.notebook
+def test_a_broken_submission_is_reported(graded) -> None:
+    spec, rows, out = graded
+    row = rows["broken"]
+    _, deleted = grade.broken(spec, base="student")
+    assert row.status.startswith("graded")
+    assert "1 cell(s) timed out" in row.status and "raised" in row.status
+    assert any("RuntimeError: a cell that raises" in e for e in row.errors)
+    assert any("CellTimeoutError" in e for e in row.errors)
+    assert f"missing hidden-test cell(s) put back: {deleted[0]}" in row.notes
+    assert f"missing solution cell(s): {deleted[1]}" in row.notes
+    assert row.total == 0
+    # the table: one line per submission, points per part, the broken line says what happened
+    with out.open(encoding="utf-8") as handle:
+        table = {line["student"]: line for line in csv.DictReader(handle)}
+    assert set(table) == set(rows)
+    assert table["broken"]["status"] == row.status
+    assert table["solution"]["total"] == str(spec.total) == table["solution"]["max"]
+    for part in spec.parts:
+        assert table["solution"][f"{spec.name}:{part}"] == str(spec.points(part))
+    feedback = (out.with_name("grades-feedback") / "broken.md").read_text(encoding="utf-8")
+    assert "Hidden tests that failed" in feedback and "CellTimeoutError" in feedback
+    assert (out.with_name("grades-feedback") / "solution.html").is_file()
+
+
+def test_unreadable_and_unrecognised_files_get_a_line(tmp_path: Path) -> None:
+    """No kernel starts for them: a file that is not JSON, a notebook of no assignment."""
+    (tmp_path / "junk.ipynb").write_text("not a notebook {", encoding="utf-8")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nbformat.write(nb, tmp_path / "homework.ipynb")
+    rows = {r.student: r for r in grade.grade(tmp_path, tmp_path / "out" / "grades.csv")}
+    assert rows["junk"].status.startswith("not a notebook")
+    assert rows["homework"].status.startswith("not graded: matches no assignment")
+    lines = (tmp_path / "out" / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and (tmp_path / "out" / "grades-feedback" / "junk.md").is_file()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_a_renamed_notebook_is_recognised(spec: student.Spec) -> None:
+    """By its metadata; without it, by the nbgrader ids of its cells; a bare notebook by nothing."""
+    known = {s.name: s for s in SPECS}
+    nb = nbformat.reads(student.student_notebook(spec.source), as_version=4)
+    assert grade.identify(nb, Path(grade.RENAMED_FILE), known) == (spec.name, "metadata")
+    nb.metadata.pop("labfree")
+    assert grade.identify(nb, Path(grade.RENAMED_FILE), known) == (spec.name, "cell ids")
+    bare = nbformat.v4.new_notebook()
+    assert grade.identify(bare, Path(grade.RENAMED_FILE), known) == (None, "nothing")
+    assert grade.identify(bare, Path(f"{spec.name}.ipynb"), known) == (spec.name, "file name")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_the_demo_folder(spec: student.Spec, tmp_path: Path) -> None:
+    """Five submissions; the filled ones hold the master's code exactly where the stubs were."""
+    paths = grade.demo(tmp_path, spec.name)
+    assert sorted(paths) == sorted(grade.DEMO_STUDENTS)
+    assert paths["renamed"].name == grade.RENAMED_FILE
+    solution = nbformat.read(paths["solution"], as_version=4)
+    code = "\n".join(c.source for c in solution.cells if c.cell_type == "code")
+    assert student.STUB not in code and "NotImplementedError()" not in code
+    for cell in student.master(spec.source).cells:
+        if student.SOLUTION in student.tags(cell):
+            assert student.solution_body(cell.source) in code
+    partial = "\n".join(c.source for c in nbformat.read(paths["partial"], as_version=4).cells
+                        if c.cell_type == "code")
+    assert partial.count(student.CODE_STUB) == sum(
+        len(ids) for part, ids in spec.solution_ids.items() if part not in grade.partial_parts(spec))
+
+
+def test_restore_and_parameters() -> None:
+    """A deleted hidden-test cell comes back after the cell that precedes it in the master."""
+    spec = SPECS[0]
+    source, _ = student.nbgrader_source(spec.source)
+    nb = nbformat.reads(student.student_notebook(spec.source), as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    first = spec.tests[0].grade_id
+    position = ids.index(first)
+    nb.cells.pop(position)
+    assert grade.restore_grade_cells(nb, source) == [first]
+    assert nb.cells[position].metadata["nbgrader"]["grade_id"] == first
+    assert grade.restore_grade_cells(nb, source) == []
+    grade.set_parameters(nb, profile="grading")
+    params = next(c for c in nb.cells if "parameters" in student.tags(c))
+    assert 'profile = \'grading\'' in params.source and 'profile = "ci"' not in params.source
