@@ -3,6 +3,7 @@
     python -m tools.book build          # what `make book` runs
     python -m tools.book execute        # only bring the executed chapters up to date
     python -m tools.book status         # which chapters would run, and why
+    python -m tools.book record-times   # keep this build's page times as the default order
 
 Jupyter Book's own cache (``execute_notebooks: cache``, jupyter-cache under ``_build/.jupyter_cache``)
 keys an executed notebook on its code cells alone, so a chapter would keep showing outputs computed
@@ -36,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TRACKING = Path(__file__).resolve().parent / "book_tracking"
 CACHE = ROOT / "_build" / ".jupyter_cache"
 KEYS = CACHE / "labfree_keys.json"
+# Each page's execution time as last measured from a clean build (seconds; `--record-times` writes
+# it): only the order of a build without local times of its own, longest first.
+TIMES = Path(__file__).resolve().parent / "book_times.json"
 THREAD_POOLS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -150,8 +154,10 @@ def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -
     if not todo:
         print(f"book: all {len(all_pages)} executed pages are up to date")
         return 0
-    # longest first (last known times; unknown ones first of all), so two workers finish together
-    order = sorted(todo, key=lambda name: -keys.get(name, {}).get("seconds", 1e9))
+    # longest first (this machine's last times, else the committed ones; unknown pages first of
+    # all), so that the workers finish together
+    hints = json.loads(TIMES.read_text()) if TIMES.is_file() else {}
+    order = sorted(todo, key=lambda name: -keys.get(name, {}).get("seconds", hints.get(name, 1e9)))
     print(f"book: executing {len(order)} of {len(all_pages)} pages, {jobs} at a time")
     for name in order:
         print(f"  {name}: {todo[name]}")
@@ -176,6 +182,13 @@ def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -
     return failed
 
 
+def record_times() -> Path:
+    """Write this machine's last execution time of every page to ``tools/book_times.json``."""
+    times = {name: entry["seconds"] for name, entry in sorted(_keys().items())}
+    TIMES.write_text(json.dumps(times, indent=1) + "\n")
+    return TIMES
+
+
 def build(jobs: int = 2) -> int:
     """Execute what changed, then render the book with warnings as errors."""
     if execute(jobs):
@@ -188,11 +201,14 @@ def build(jobs: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.book", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("build", "execute", "status"))
+    parser.add_argument("command", choices=("build", "execute", "status", "record-times"))
     parser.add_argument("pages", nargs="*", help="execute: only these pages (e.g. book/entropy or entropy)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="chapters executed at a time (default: 2, or 1 on a one-core machine)")
     args = parser.parse_args(argv)
+    if args.command == "record-times":
+        print(f"wrote {record_times()}")
+        return 0
     if args.command == "status":
         todo = stale(pages())
         for name, why in todo.items():
