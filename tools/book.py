@@ -80,10 +80,15 @@ def pages() -> list[Page]:
 
 
 def _notebook(page: Page):
-    """The notebook Jupyter Book will execute for ``page``: read as myst-nb reads it."""
+    """The notebook Jupyter Book will execute for ``page``: read as myst-nb reads it, with the
+    book's MyST extensions (a colon fence changes what the parser sees as a code cell)."""
     from myst_nb.core.read import read_myst_markdown_notebook
+    from myst_parser.config.main import MdParserConfig
 
-    return read_myst_markdown_notebook(page.source.read_text(), path=page.source)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text()) if (ROOT / "_config.yml").is_file() else {}
+    extensions = (config.get("parse") or {}).get("myst_enable_extensions", [])
+    return read_myst_markdown_notebook(page.source.read_text(), path=page.source,
+                                       config=MdParserConfig(enable_extensions=set(extensions)))
 
 
 def _cache():
