@@ -7,14 +7,17 @@ to features ``h`` of shape ``(N, encoder.out_dim)`` and carries ``.out_dim``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torchvision import models as tvm
 
 from labfree._validate import integer, number
 
 from .pretrained import _load_imagenet
+
+if TYPE_CHECKING:  # torchvision is imported where a ResNet is built: it costs a second at start-up
+    from torchvision import models as tvm
 
 __all__ = ["encoder", "ENCODERS", "resnet18l", "resnet34l", "resnet18", "small_cnn", "small_vgg", "SmallViT",
            "small_vit"]
@@ -34,6 +37,8 @@ def _resnet_l(
     arch: str, num_classes: int | None, pretrained: bool, download: bool, in_channels: int
 ) -> tvm.ResNet:
     (in_channels,) = _sizes(in_channels=in_channels)
+    from torchvision import models as tvm
+
     model = getattr(tvm, arch)(weights=None)
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -75,6 +80,8 @@ def resnet18(
     """Unmodified torchvision ResNet-18 (7x7 stride-2 stem, max-pool), ``fc`` replaced as in
     :func:`resnet18l`. With ``pretrained=True`` every ImageNet weight but ``fc`` is loaded (the
     thesis' preparation 5). Expects 3-channel input."""
+    from torchvision import models as tvm
+
     model = _finish_resnet(tvm.resnet18(weights=None), num_classes)
     if pretrained:
         _load_imagenet(model, "resnet18", skip=("fc.",), download=download)

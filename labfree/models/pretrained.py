@@ -13,14 +13,12 @@ from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
-from torchvision import models as tvm
 
 __all__ = ["imagenet_state_dict"]
 
-_IMAGENET_WEIGHTS = {
-    "resnet18": tvm.ResNet18_Weights.IMAGENET1K_V1,
-    "resnet34": tvm.ResNet34_Weights.IMAGENET1K_V1,
-}
+# torchvision's weight enums, by architecture (looked up when needed: importing torchvision costs a
+# second at start-up)
+_IMAGENET_WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights"}
 
 
 def _weights_file(arch: str) -> tuple[str, Path]:
@@ -28,7 +26,9 @@ def _weights_file(arch: str) -> tuple[str, Path]:
         raise ValueError(
             f"no ImageNet weights registered for {arch!r}; choose one of {sorted(_IMAGENET_WEIGHTS)}."
         )
-    url = _IMAGENET_WEIGHTS[arch].url
+    from torchvision import models as tvm
+
+    url = getattr(tvm, _IMAGENET_WEIGHTS[arch]).IMAGENET1K_V1.url
     # the same place torchvision's own loader uses, so a cache filled by torchvision is found
     return url, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
