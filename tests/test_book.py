@@ -65,3 +65,17 @@ def test_bibliography_and_search(built: Path) -> None:
     bib = (built / "book" / "bibliography.html").read_text().lower()
     assert "elements of information theory" in bib and "mutual information in self-supervised learning" in bib
     assert (built / "searchindex.js").is_file() and (built / "search.html").is_file()
+
+
+def test_every_chapter_page_ends_with_its_exercises(built: Path) -> None:
+    """In the rendered page, the last section is Exercises and its solutions are folded dropdowns."""
+    import re
+
+    from test_exercises import chapters
+
+    for page in chapters():
+        html = (built / f"{page}.html").read_text()
+        sections = re.findall(r'<section id="([^"]+)">\s*<h2>', html)
+        assert sections and sections[-1] == "exercises", f"{page}: last section is {sections[-1:]}"
+        tail = html[html.rindex('<section id="exercises">'):]
+        assert tail.count("<details") >= 3 and "Solution" in tail, f"{page}: no folded solutions"
