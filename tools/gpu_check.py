@@ -43,9 +43,8 @@ RUNS: list[tuple[str, dict[str, Any]]] = [
 ]
 FULL = dict(encoder="resnet18l", epochs=200, batch_size=512, compile=True)
 TINY = dict(encoder="small_cnn", encoder_kwargs={"width": 8, "out_dim": 32},
-            projector_kwargs={"hidden_dim": 64, "out_dim": 32}, predictor_kwargs={"hidden_dim": 64,
-                                                                                   "out_dim": 32},
-            epochs=2, batch_size=128, compile=False)
+            projector_kwargs={"hidden_dim": 64, "out_dim": 32},
+            predictor_kwargs={"hidden_dim": 64, "out_dim": 32}, epochs=2, batch_size=128, compile=False)
 OVERHEAD_S = 60  # compilation, embedding and the probe, per run (estimate)
 
 
@@ -74,8 +73,9 @@ def full_run(name: str, kwargs: dict[str, Any], device: str, tiny: bool, seed: i
             "provenance": results.provenance(torch.device(device), wall.seconds)}
 
 
-def estimate_s(kwargs: dict[str, Any], rate: float, tiny: bool) -> float:
-    """Seconds a run should take at ``rate`` source images per second (the benchmark's)."""
+def estimate_s(rate: float, tiny: bool) -> float:
+    """Seconds a run of :data:`RUNS` should take at ``rate`` source images per second (the
+    benchmark's); every run has the same length, data set and batch size."""
     epochs = (TINY if tiny else FULL)["epochs"]
     images = (512 if tiny else 10_000) * epochs
     return images / rate + (0 if tiny else OVERHEAD_S)
@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     bench = benchmark(args.device, args.tiny)
     save(bench, "bench_train_tiny" if args.tiny else "bench_train_cuda")
-    rate = min(r["labfree"] for r in bench["table"] if r["batch_size"] == min(
-        row["batch_size"] for row in bench["table"]))
+    # labfree's rate at the runs' batch size, the benchmark's smallest
+    rate = min(bench["table"], key=lambda row: row["batch_size"])["labfree"]
     for name, kwargs in RUNS:
         left = args.budget - (time.perf_counter() - start)
-        need = estimate_s(kwargs, rate, args.tiny)
+        need = estimate_s(rate, args.tiny)
         if need > left:
             summary["skipped"].append({"run": name, "estimated_s": round(need), "left_s": round(left)})
             print(f"skip {name}: needs about {need:.0f} s, {left:.0f} s left", flush=True)
