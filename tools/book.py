@@ -21,6 +21,7 @@ chapter in the cache and executes none; a prose-only edit re-renders that page w
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -79,16 +80,23 @@ def pages() -> list[Page]:
     return out
 
 
+@functools.lru_cache
+def _md_config(book_config: Path):
+    """The MyST parser settings of the book's ``_config.yml`` (its extensions), read once."""
+    from myst_parser.config.main import MdParserConfig
+
+    config = yaml.safe_load(book_config.read_text()) if book_config.is_file() else {}
+    extensions = (config.get("parse") or {}).get("myst_enable_extensions", [])
+    return MdParserConfig(enable_extensions=set(extensions))
+
+
 def _notebook(page: Page):
     """The notebook Jupyter Book will execute for ``page``: read as myst-nb reads it, with the
     book's MyST extensions (a colon fence changes what the parser sees as a code cell)."""
     from myst_nb.core.read import read_myst_markdown_notebook
-    from myst_parser.config.main import MdParserConfig
 
-    config = yaml.safe_load((ROOT / "_config.yml").read_text()) if (ROOT / "_config.yml").is_file() else {}
-    extensions = (config.get("parse") or {}).get("myst_enable_extensions", [])
     return read_myst_markdown_notebook(page.source.read_text(), path=page.source,
-                                       config=MdParserConfig(enable_extensions=set(extensions)))
+                                       config=_md_config(ROOT / "_config.yml"))
 
 
 def _cache():
@@ -101,9 +109,10 @@ def _keys() -> dict:
     return json.loads(KEYS.read_text()) if KEYS.is_file() else {}
 
 
-def stale(pages_: list[Page]) -> dict[str, str]:
-    """``{page name: why it must run}`` for the pages whose cached outputs are out of date."""
-    cache, keys, package = _cache(), _keys(), package_key()
+def stale(pages_: list[Page], package: str | None = None) -> dict[str, str]:
+    """``{page name: why it must run}`` for the pages whose cached outputs are out of date
+    (``package``: the :func:`package_key`, if already computed)."""
+    cache, keys, package = _cache(), _keys(), package or package_key()
     why = {}
     for page in pages_:
         entry = keys.get(page.name)
@@ -152,8 +161,8 @@ def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -
     """Bring every page's cached outputs up to date (or those of the pages named in ``only``);
     returns the number of failed pages."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    all_pages = pages()
-    todo = stale([p for p in all_pages if not only or p.name in only or p.source.stem in only])
+    all_pages, package = pages(), package_key()
+    todo = stale([p for p in all_pages if not only or p.name in only or p.source.stem in only], package)
     keys = _keys()
     by_name = {p.name: p for p in all_pages}
     if not todo:
@@ -166,7 +175,7 @@ def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -
     print(f"book: executing {len(order)} of {len(all_pages)} pages, {jobs} at a time")
     for name in order:
         print(f"  {name}: {todo[name]}")
-    package, failed, start = package_key(), 0, time.perf_counter()
+    failed, start = 0, time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_execute, str(by_name[name].source), timeout) for name in order]
         for done in as_completed(futures):
