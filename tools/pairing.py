@@ -44,10 +44,16 @@ def twin(source: Path) -> Path:
     return (NOTEBOOKS / source.relative_to(BOOK)).with_suffix(".ipynb")
 
 
-def render(source: Path) -> str:
-    """The .ipynb text for a source: code and markdown cells with their tags, no outputs."""
+def read(source: Path) -> nbformat.NotebookNode:
+    """A source as a notebook, every cell's metadata kept, without jupytext's own metadata."""
     nb = jupytext.read(source)
     nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def render(source: Path) -> str:
+    """The .ipynb text for a source: code and markdown cells with their tags, no outputs."""
+    nb = read(source)
     nb.metadata["colab"] = {"provenance": []}
     nb.nbformat, nb.nbformat_minor = 4, 5
     for index, cell in enumerate(nb.cells):

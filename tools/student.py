@@ -32,7 +32,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jupytext
 import nbformat
 
 from tools import pairing
@@ -59,9 +58,7 @@ def tags(cell) -> list[str]:
 
 def master(source: Path) -> nbformat.NotebookNode:
     """The master notebook with its cells' metadata (``tags``, ``part``, ``points``)."""
-    nb = jupytext.read(source)
-    nb.metadata.pop("jupytext", None)
-    return nb
+    return pairing.read(source)
 
 
 def assignments() -> list[Path]:
