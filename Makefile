@@ -59,12 +59,15 @@ sync: $(VENV)/.dev
 # Grade a folder of submitted assignment notebooks offline (nbgrader): one CSV of points per part
 # per student, feedback beside it; SUBMISSIONS/<student>/<file>.ipynb or SUBMISSIONS/<student>.ipynb.
 # A demo folder: $(PY) -m tools.grade demo DIR [--assignment NAME].
+# TIMEOUT bounds a whole notebook, CELL_TIMEOUT one cell: a cell that never ends is interrupted
+# and the parts after it are still graded (the longest CI-profile cell takes ~20 s on one thread).
 OUT ?= grades.csv
 TIMEOUT ?= 300
+CELL_TIMEOUT ?= 120
 grade: $(VENV)/.dev
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=grades.csv] [TIMEOUT=300]"; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=grades.csv] [TIMEOUT=300] [CELL_TIMEOUT=120]"; exit 2; }
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
-		$(PY) -m tools.grade "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT)
+		$(PY) -m tools.grade "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
 
 clean:
 	rm -rf _build .pytest_cache

@@ -10,6 +10,10 @@ scoped reduction of small Gaussian blobs.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from labfree import metrics as M
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -436,6 +442,26 @@ def test_reduce_gives_three_dimensions_reproducibly(blobs):
         M.reduce(h, method="isomap")
     with pytest.raises(ValueError, match="more than 500 samples"):
         M.reduce(h[:100], n_neighbors=500)
+
+
+def test_umap_compiled_code_is_cached_and_reused(blobs, tmp_path):
+    """umap's own numba functions are cached (pynndescent caches its own): a second process loads
+    them from ``NUMBA_CACHE_DIR`` and reduces to the same numbers, bit for bit."""
+    import umap.layouts
+    import umap.umap_
+
+    h, _, z3 = blobs
+    for function in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths,
+                     umap.umap_.fast_knn_indices,
+                     umap.layouts._nb_optimize_layout_euclidean_single_epoch):
+        assert type(function._cache).__name__ == "FunctionCache", function
+    assert any(p.name.startswith("umap_") for p in Path(os.environ["NUMBA_CACHE_DIR"]).iterdir())
+    np.save(tmp_path / "h.npy", h)
+    script = ("import sys, numpy as np; from labfree.metrics import reduce; "
+              "np.save(sys.argv[2], reduce(np.load(sys.argv[1]), 'umap', n_neighbors=50, seed=0))")
+    subprocess.run([sys.executable, "-c", script, tmp_path / "h.npy", tmp_path / "z3.npy"],
+                   check=True, cwd=ROOT)
+    np.testing.assert_array_equal(np.load(tmp_path / "z3.npy"), z3)
 
 
 def test_label_free_metrics_on_separated_blobs(blobs):

@@ -1,8 +1,9 @@
 """Grade a folder of submitted assignment notebooks offline with nbgrader; make a demo folder.
 
     python -m tools.grade SUBMISSIONS [--out grades.csv] [--feedback DIR] [--timeout 300]
+                          [--cell-timeout 120]
     python -m tools.grade demo DIR [--assignment vicreg]     # five example submissions
-    make grade SUBMISSIONS=dir [OUT=grades.csv]
+    make grade SUBMISSIONS=dir [OUT=grades.csv] [TIMEOUT=300] [CELL_TIMEOUT=120]
 
 A submission is any ``*.ipynb`` under SUBMISSIONS: ``SUBMISSIONS/<student>/<file>.ipynb`` (the
 student is the folder) or ``SUBMISSIONS/<student>.ipynb``. Its assignment is read from the
@@ -14,8 +15,8 @@ For each assignment a temporary nbgrader course is made (``nbgrader generate_ass
 master, :func:`tools.student.nbgrader_source`); each submission is put back in shape (the hidden
 tests that nbgrader restores need their locked cells: a deleted one is put back where the master
 has it, and the table says so), its ``profile`` set, and ``nbgrader autograde`` runs it in a fresh
-kernel with a limit per cell (``--cell-timeout``, default ``--timeout``: the cell is interrupted
-and marked, the notebook goes on) and a limit for the whole notebook (``--timeout``: the run is
+kernel with a limit per cell (``--cell-timeout``, 120 s, at most ``--timeout``: the cell is
+interrupted and marked, the notebook goes on, so a never-ending cell costs its own parts only) and a limit for the whole notebook (``--timeout``: the run is
 killed, the line says so). Then ``nbgrader generate_feedback`` writes the HTML feedback.
 
 Written: OUT (one line per submission: student, file, assignment, status, points per part, total,
@@ -434,8 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("grades.csv"))
     parser.add_argument("--feedback", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default 300)")
-    parser.add_argument("--cell-timeout", type=float, default=None,
-                        help="seconds per cell (default: --timeout)")
+    # the longest CI-profile cell of the assignments takes ~20 s on one thread: 120 s leaves room for
+    # a slow machine and still grades the parts after a cell that never ends
+    parser.add_argument("--cell-timeout", type=float, default=120,
+                        help="seconds per cell (default 120, at most --timeout)")
     parser.add_argument("--profile", default=None,
                         help="set the notebooks' profile (default: as submitted)")
     args = parser.parse_args(argv)
@@ -443,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.submissions} is not a folder of submissions")
     started = time.monotonic()
     rows = grade(args.submissions, args.out, feedback=args.feedback, timeout=args.timeout,
-                 cell_timeout=args.cell_timeout, profile=args.profile)
+                 cell_timeout=min(args.cell_timeout, args.timeout), profile=args.profile)
     for row in rows:
         total = "" if row.total is None else f"{row.total:g}/{row.maximum}"
         print(f"{row.student:12s} {row.assignment or '-':10s} {total:7s} {row.status}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,28 @@ from .neighbours import _METRICS, _chunk_rows
 
 REDUCERS = ("umap", "pacmap", "pca", "tsne")
 DEFAULT_NEIGHBORS = {"umap": 50, "pacmap": 15}   # thesis 4.1.3 and appendix A; PCA and t-SNE take none
+
+
+def _import_umap() -> Any:
+    """``import umap``, with numba's on-disk cache switched on for umap's own compiled functions.
+
+    pynndescent caches its numba code, but umap 0.5 compiles its distances, exact-neighbour search,
+    fuzzy set and layout epoch afresh in every process: 8 s of a 10 s first fit of 1 000 points on
+    one thread, paid by every chapter that draws a UMAP map. Caching them (under
+    ``NUMBA_CACHE_DIR`` when set) leaves the results unchanged, bit for bit (tests/test_metrics.py).
+    """
+    import umap
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name == "umap" or name.startswith("umap."):
+            for function in vars(module).values():
+                # not yet compiled, so enabling the cache now covers its first compilation
+                if (isinstance(function, CPUDispatcher) and isinstance(function._cache, NullCache)
+                        and not function.signatures):
+                    function.enable_caching()
+    return umap
 
 
 def reduce(h: Features, method: str = "umap", n_components: int = 3, n_neighbors: int | None = None,
@@ -65,8 +88,7 @@ def reduce(h: Features, method: str = "umap", n_components: int = 3, n_neighbors
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
             if method == "umap":
-                import umap
-
+                umap = _import_umap()
                 options.setdefault("n_jobs", 1 if seed is not None else -1)
                 reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors,
                                     random_state=seed, **options)
