@@ -16,8 +16,9 @@ master, :func:`tools.student.nbgrader_source`); each submission is put back in s
 tests that nbgrader restores need their locked cells: a deleted one is put back where the master
 has it, and the table says so), its ``profile`` set, and ``nbgrader autograde`` runs it in a fresh
 kernel with a limit per cell (``--cell-timeout``, 120 s, at most ``--timeout``: the cell is
-interrupted and marked, the notebook goes on, so a never-ending cell costs its own parts only) and a limit for the whole notebook (``--timeout``: the run is
-killed, the line says so). Then ``nbgrader generate_feedback`` writes the HTML feedback.
+interrupted and marked, the notebook goes on, so a never-ending cell costs its own parts only)
+and a limit for the whole notebook (``--timeout``: the run is killed, the line says so). Then
+``nbgrader generate_feedback`` writes the HTML feedback.
 
 Written: OUT (one line per submission: student, file, assignment, status, points per part, total,
 maximum, notes) and, in the feedback folder (default: OUT's name without ``.csv``, plus
