@@ -14,6 +14,13 @@ shapes (``None``: all 1 000); the label-free metrics are computed on the same te
 
 CHAPTER = "assignments/judging"
 
+RECIPE = {"encoder": "small_cnn", "encoder_kwargs": {"width": 8, "out_dim": 128},
+          "batch_size": 128, "amp": False}
+SIMCLR = {"augment": "simclr_cifar", "projector_kwargs": {"hidden_dim": 256, "out_dim": 64}}
+VICREG = {"augment": "simclr_cifar", "projector_kwargs": {"widths": [256, 256, 256]}, "lr": 3.0}
+NO_VARIANCE = VICREG | {"loss_kwargs": {"var_weight": 0}}
+SUPERVISED = {"augment": "rotation"}
+
 PROFILES = {
     # nine width-8 CNNs from four short runs on 2 048 shapes, 18 probes, nine UMAP reductions:
     # 84 s of CPU for the whole papermill run on one thread (seed 0; 201 s wall on the shared
@@ -21,18 +28,12 @@ PROFILES = {
     "ci": {
         "n_train": 2048, "n_probe": 1024, "n_test": None, "schemes": ["all", "edge"],
         "n_clusters": 4, "supervised_scheme": "edge",
-        "recipe": {"encoder": "small_cnn", "encoder_kwargs": {"width": 8, "out_dim": 128},
-                   "batch_size": 128, "amp": False},
+        "recipe": RECIPE,
         "zoo": [
-            ["SimCLR", "simclr", 8, 2, True,
-             {"augment": "simclr_cifar", "projector_kwargs": {"hidden_dim": 256, "out_dim": 64}}],
-            ["VICReg", "vicreg", 8, 4, False,
-             {"augment": "simclr_cifar", "projector_kwargs": {"widths": [256, 256, 256]},
-              "lr": 3.0}],
-            ["VICReg without variance", "vicreg", 4, None, False,
-             {"augment": "simclr_cifar", "projector_kwargs": {"widths": [256, 256, 256]},
-              "lr": 3.0, "loss_kwargs": {"var_weight": 0}}],
-            ["supervised on edge", "supervised", 4, None, False, {"augment": "rotation"}],
+            ["SimCLR", "simclr", 8, 2, True, SIMCLR],
+            ["VICReg", "vicreg", 8, 4, False, VICREG],
+            ["VICReg without variance", "vicreg", 4, None, False, NO_VARIANCE],
+            ["supervised on edge", "supervised", 4, None, False, SUPERVISED],
         ],
     },
     # seconds: what the grading tests (tests/test_grade.py) run a submission in. Seven encoders
@@ -42,18 +43,12 @@ PROFILES = {
     "grading": {
         "n_train": 512, "n_probe": 256, "n_test": 400, "schemes": ["all", "edge"],
         "n_clusters": 4, "supervised_scheme": "edge",
-        "recipe": {"encoder": "small_cnn", "encoder_kwargs": {"width": 8, "out_dim": 128},
-                   "batch_size": 128, "amp": False},
+        "recipe": RECIPE,
         "zoo": [
-            ["SimCLR", "simclr", 2, 1, True,
-             {"augment": "simclr_cifar", "projector_kwargs": {"hidden_dim": 256, "out_dim": 64}}],
-            ["VICReg", "vicreg", 2, 1, False,
-             {"augment": "simclr_cifar", "projector_kwargs": {"widths": [256, 256, 256]},
-              "lr": 3.0}],
-            ["VICReg without variance", "vicreg", 1, None, False,
-             {"augment": "simclr_cifar", "projector_kwargs": {"widths": [256, 256, 256]},
-              "lr": 3.0, "loss_kwargs": {"var_weight": 0}}],
-            ["supervised on edge", "supervised", 1, None, False, {"augment": "rotation"}],
+            ["SimCLR", "simclr", 2, 1, True, SIMCLR],
+            ["VICReg", "vicreg", 2, 1, False, VICREG],
+            ["VICReg without variance", "vicreg", 1, None, False, NO_VARIANCE],
+            ["supervised on edge", "supervised", 1, None, False, SUPERVISED],
         ],
     },
 }

@@ -11,6 +11,8 @@ batch size the InfoNCE staircase is trained with. The optimal critic is evaluate
 ``batch_sizes`` at each information in ``saturation_mi``.
 """
 
+import copy
+
 CHAPTER = "assignments/mi"
 
 PROFILES = {
@@ -26,15 +28,9 @@ PROFILES = {
         "batch_sizes": [8, 32, 128, 512], "saturation_mi": [1.0, 2.0, 4.0, 6.0, 8.0, 10.0],
         "saturation_batches": 20,
     },
-    # seconds: what the grading tests (tests/test_grade.py) run a submission in. A tenth of the
-    # steps and batches; the hidden tests check how each part is computed, and their calibrated
-    # thresholds apply to the CI profile only
-    "grading": {
-        "d": 20, "batch_size": 64, "small_batch": 16,
-        "mi_schedule": [2.0, 4.0, 6.0, 8.0, 10.0], "steps_per_stage": 60,
-        "hidden": 128, "embed": 32, "lr": 5e-4,
-        "optimal_batches": 20,
-        "batch_sizes": [8, 32, 128, 512], "saturation_mi": [1.0, 2.0, 4.0, 6.0, 8.0, 10.0],
-        "saturation_batches": 4,
-    },
 }
+# seconds: what the grading tests (tests/test_grade.py) run a submission in. The CI settings with a
+# tenth of the steps and batches; the hidden tests check how each part is computed, and their
+# calibrated thresholds apply to the CI profile only
+PROFILES["grading"] = copy.deepcopy(PROFILES["ci"]) | {
+    "steps_per_stage": 60, "optimal_batches": 20, "saturation_batches": 4}
