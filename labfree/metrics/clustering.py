@@ -5,6 +5,7 @@ UMAP/PaCMAP, cosine k-means, AMI, silhouettes, histogram entropy.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -24,6 +25,7 @@ REDUCERS = ("umap", "pacmap", "pca", "tsne")
 DEFAULT_NEIGHBORS = {"umap": 50, "pacmap": 15}   # thesis 4.1.3 and appendix A; PCA and t-SNE take none
 
 
+@functools.cache  # once per process: the dispatchers stay switched
 def _import_umap() -> Any:
     """``import umap``, with numba's on-disk cache switched on for umap's own compiled functions.
 
