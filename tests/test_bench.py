@@ -61,14 +61,18 @@ def test_one_command_line_lists_the_benchmarks(capsys):
     assert "{train,suite,augment,metrics}" in capsys.readouterr().out
 
 
-def test_suite_measures_each_encoder_in_both_precisions_and_derives_the_ratios(tmp_path):
+def test_suite_measures_each_encoder_in_every_precision_and_derives_the_ratios(tmp_path):
     record = bench.main(["suite", "--device", "cpu", "--threads", "1", "--encoders", "small_cnn-16",
                          "--batch-size", "8", "--size", "32", "--steps", "1", "--repeats", "1",
                          "--warmup", "0", "--workers", "0", "--out", str(tmp_path / "suite.json")])
-    assert [(r["name"], r["precision"]) for r in record["runs"]] == [
-        ("small_cnn-16", "fp32"), ("small_cnn-16", "bf16")]
-    fp32, bf16 = (r["rates"]["labfree"]["images_per_s"] for r in record["runs"])
-    assert record["bf16_speedup"][0]["bf16_over_fp32"] == pytest.approx(bf16 / fp32)
+    assert [(r["name"], r["precision"], r["channels_last"]) for r in record["runs"]] == [
+        ("small_cnn-16", "fp32-nchw", False), ("small_cnn-16", "fp32", True),
+        ("small_cnn-16", "bf16", True)]  # labfree's float32 on a CPU is channels-last
+    nchw, fp32, bf16 = (r["rates"]["labfree"]["images_per_s"] for r in record["runs"])
+    speedup = record["bf16_speedup"][0]
+    assert speedup["bf16_over_fp32"] == pytest.approx(bf16 / fp32)
+    assert speedup["bf16_over_fp32_nchw"] == pytest.approx(bf16 / nchw)
+    assert speedup["fp32_over_fp32_nchw"] == pytest.approx(fp32 / nchw)
     ratios = [row["labfree_over_bare"] for row in record["table"]]
     assert record["targets_met"]["labfree_over_bare"] == all(x >= 0.9 for x in ratios)
     assert record["targets_met"]["bf16_over_fp32"] == (bf16 / fp32 >= 2.0)

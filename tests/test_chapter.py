@@ -113,9 +113,13 @@ def test_results_directory_follows_the_environment(records) -> None:
 
 
 def test_precision_choices() -> None:
-    assert precision.resolve(False, "auto", "cpu") == (False, False)
+    # channels-last pays on every CPU, float32 included; on CUDA it follows bf16
+    assert precision.resolve(False, "auto", "cpu") == (False, True)
+    assert precision.resolve(False, "auto", "cuda") == (False, False)
+    assert precision.resolve(True, "auto", "cuda") == (True, True)
     assert precision.resolve(True, False, "cpu") == (True, False)
-    assert precision.resolve("auto", "auto", "cpu") == (precision.bf16_native("cpu"),) * 2
+    assert precision.resolve("auto", "auto", "cpu") == (precision.bf16_native("cpu"), True)
+    assert precision.describe("cpu").endswith(", channels-last")
     with pytest.raises(ValueError, match="amp must be True, False or 'auto'"):
         precision.resolve("yes", "auto", "cpu")
 

@@ -22,8 +22,11 @@ for ``--method supervised``), for the same model, loss and optimiser step
 The augmentation is the same stack in (2) and (3): the shapes stack (SimCLR's CIFAR stack plus a
 full-circle rotation) on the 28x28 shapes set (``--size 28``), SimCLR's CIFAR stack on random
 32x32 RGB uint8 images (``--size 32``, CIFAR-sized). The schedule is constant, so every step costs
-the same. ``--precision`` picks float32 or bf16 autocast with channels-last for all three
-(``auto``: bf16 where the device multiplies it natively, as :func:`~labfree.train.train` decides);
+the same. ``--precision`` picks the precision and layout for all three: ``fp32`` (float32 in the
+layout :func:`~labfree.train.train` picks: channels-last on a CPU, NCHW on CUDA), ``fp32-nchw``
+(float32 in PyTorch's default NCHW layout, the baseline of a plain PyTorch loop), ``bf16`` (bf16
+autocast with channels-last) or ``auto`` (bf16 where the device multiplies it natively, as
+:func:`~labfree.train.train` decides);
 CUDA events time a GPU (:func:`labfree.bench.timing.clock`); ``--compile`` is optional.
 
 Cores, on a CPU: the bare step runs on ``--threads`` torch threads; labfree adds one thread that
@@ -110,7 +113,7 @@ class _PILViews(torch.utils.data.Dataset):
 
 def _model(config: train.TrainConfig, num_classes: int, device: torch.device, total_steps: int):
     model = train.build_model(config, num_classes=num_classes).to(device)
-    if device.type == "cuda" and config.channels_last:
+    if config.channels_last:  # as the training loop does
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(config.optimizer, model, lr=config.lr, weight_decay=config.weight_decay,
                                 momentum=config.momentum[1])
@@ -122,7 +125,7 @@ def _model(config: train.TrainConfig, num_classes: int, device: torch.device, to
     return model, optimizer, scheduler
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "fp32-nchw", "bf16")
 
 
 def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", method: str = "simclr",
@@ -158,7 +161,8 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
     config = train.TrainConfig(method, encoder=encoder, encoder_kwargs=encoder_kwargs, batch_size=batch_size,
                                epochs=repeats + 1, schedule="constant", device=str(dev), compile=compile,
                                seed=seed, progress=False, collapse_threshold=0.0, amp=amp,
-                               channels_last=amp).resolved(dataset.name)
+                               channels_last=False if precision == "fp32-nchw" else "auto"
+                               ).resolved(dataset.name)
     amp, channels_last = config.amp, config.channels_last
     prefetch = use_prefetch(config.prefetch, dev)
     if workers is None:
@@ -224,7 +228,8 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
         "data": "shapes (28x28 grey)" if size == 28 else "random uint8 RGB 32x32 (CIFAR-sized)",
         "augment": config.augment, "views_per_image": 2 if two_views else 1, "steps": steps,
         "repeats": repeats, "warmup": warmup, "workers": workers, "amp_bf16": amp,
-        "precision": "bf16" if amp else "fp32", "encoder_kwargs": encoder_kwargs,
+        "precision": precision if precision != "auto" else ("bf16" if amp else "fp32"),
+        "encoder_kwargs": encoder_kwargs,
         "channels_last": channels_last, "compile": compile, "threads": torch.get_num_threads(),
         "prefetch": prefetch,
         "cpu_cores_in_use": {"bare": torch.get_num_threads(),
@@ -250,7 +255,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DataLoader workers of (3) (default: 1 on a CPU, 2 on CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="fp32, or bf16 autocast with channels-last (auto: bf16 where native)")
+                        help="fp32 (labfree's layout), fp32-nchw, or bf16 autocast with channels-last "
+                             "(auto: bf16 where native)")
 
 
 def from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -78,7 +78,8 @@ class TrainConfig:
         device: default CUDA when available.
         amp: bf16 autocast; ``"auto"`` turns it on where the device multiplies bf16 natively
             (CUDA, or a CPU with AVX-512-BF16/AMX; :func:`labfree.precision.bf16_native`).
-        channels_last: NHWC memory layout; ``"auto"`` follows ``amp``.
+        channels_last: NHWC memory layout; ``"auto"``: on every CPU (float32 too), on CUDA where
+            ``amp`` is on (:func:`labfree.precision.resolve`).
         compile: ``torch.compile`` the modules.
         seed: seeds initialisation, batch order and augmentation.
         milestone_every, milestone_at: milestone epochs besides 0 and the last.
