@@ -75,3 +75,18 @@ def test_a_failing_page_is_reported_and_not_cached(project: Path, capsys) -> Non
     assert book.execute(jobs=1) == 1
     assert "✗ book/page failed" in capsys.readouterr().out
     assert book.stale(book.pages()) == {"book/page": "never executed"}
+
+
+@pytest.mark.usefixtures("umap_compiled")
+def test_a_cold_numba_cache_is_told_from_a_warm_one(tmp_path: Path, monkeypatch) -> None:
+    """`make book` warms a cold shared numba cache once, in one worker, before the kernels' first
+    UMAP maps: the check reads numba's own layout (``umap_<hash>/*.nbi``) of the shared cache."""
+    import os
+
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        pytest.skip("no shared numba cache (make sets NUMBA_CACHE_DIR)")
+    assert book._numba_cache_holds()  # the cache the fixture filled
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not book._numba_cache_holds()
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert book._numba_cache_holds()  # no shared cache: nothing to warm

@@ -40,7 +40,15 @@ one reduction, and :func:`metrics_table` stacks the records of several milestone
 
 from __future__ import annotations
 
-from .clustering import REDUCERS, ami, cosine_kmeans, histogram_entropy, reduce, silhouette
+from .clustering import (
+    REDUCERS,
+    ami,
+    compile_reducers,
+    cosine_kmeans,
+    histogram_entropy,
+    reduce,
+    silhouette,
+)
 from .neighbours import KNNResult, knn_anomaly_scores, knn_classify, most_anomalous, roc
 from .probe import ProbeResult, linear_probe, linear_probe_lbfgs
 from .spectrum import ALPHA_FIT_RANGE, PowerLawFit, alpha, effective_rank, eigenspectrum, power_law_fit
@@ -57,6 +65,7 @@ __all__ = [
     "most_anomalous",
     "REDUCERS",
     "reduce",
+    "compile_reducers",
     "cosine_kmeans",
     "ami",
     "silhouette",
