@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,6 @@ def test_a_failing_page_is_reported_and_not_cached(project: Path, capsys) -> Non
 def test_a_cold_numba_cache_is_told_from_a_warm_one(tmp_path: Path, monkeypatch) -> None:
     """`make book` warms a cold shared numba cache once, in one worker, before the kernels' first
     UMAP maps: the check reads numba's own layout (``umap_<hash>/*.nbi``) of the shared cache."""
-    import os
-
     if not os.environ.get("NUMBA_CACHE_DIR"):
         pytest.skip("no shared numba cache (make sets NUMBA_CACHE_DIR)")
     assert book._numba_cache_holds()  # the cache the fixture filled

@@ -69,8 +69,7 @@ def _gradient(layout: bool, dtype: torch.dtype, amp: bool = False) -> tuple[floa
     aug1, aug2 = train.view_augmentations(config, shapes)
     generator = torch.Generator().manual_seed(0)
     x1, x2 = (aug(shapes.images, generator).to(dtype) for aug in (aug1, aug2))
-    if layout:
-        model = model.to(memory_format=torch.channels_last)
+    if layout:  # the model is built channels-last already
         x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
         z1, z2 = model.projector(model.encoder(x1)), model.projector(model.encoder(x2))

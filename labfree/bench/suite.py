@@ -31,7 +31,7 @@ import torch
 
 from labfree import precision, results
 
-from .train import measure
+from .train import PRECISIONS, measure
 
 __all__ = ["ENCODERS", "TARGETS", "run"]
 
@@ -114,8 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This benchmark's options of ``python -m labfree.bench suite``."""
     parser.add_argument("--encoders", nargs="+", default=list(DEFAULT_CPU), choices=sorted(ENCODERS))
     parser.add_argument("--batch-size", type=int, nargs="+", default=[256])
-    parser.add_argument("--precisions", nargs="+", default=["fp32-nchw", "fp32", "bf16"],
-                        choices=("fp32-nchw", "fp32", "bf16"))
+    grid = [p for p in PRECISIONS if p != "auto"]  # the grid names each precision it measures
+    parser.add_argument("--precisions", nargs="+", default=grid, choices=grid)
     parser.add_argument("--method", default="simclr")
     parser.add_argument("--size", type=int, choices=(28, 32), default=28)
     parser.add_argument("--steps", type=int, default=8, help="optimiser steps per timed repeat")

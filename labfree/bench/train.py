@@ -112,9 +112,7 @@ class _PILViews(torch.utils.data.Dataset):
 
 
 def _model(config: train.TrainConfig, num_classes: int, device: torch.device, total_steps: int):
-    model = train.build_model(config, num_classes=num_classes).to(device)
-    if config.channels_last:  # as the training loop does
-        model = model.to(memory_format=torch.channels_last)
+    model = train.build_model(config, num_classes=num_classes).to(device)  # in the loop's layout
     optimizer = build_optimizer(config.optimizer, model, lr=config.lr, weight_decay=config.weight_decay,
                                 momentum=config.momentum[1])
     scheduler = build_scheduler("constant", optimizer, total_steps, lr=config.lr, momentum=config.momentum)
@@ -125,7 +123,7 @@ def _model(config: train.TrainConfig, num_classes: int, device: torch.device, to
     return model, optimizer, scheduler
 
 
-PRECISIONS = ("auto", "fp32", "fp32-nchw", "bf16")
+PRECISIONS = ("auto", "fp32-nchw", "fp32", "bf16")
 
 
 def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", method: str = "simclr",

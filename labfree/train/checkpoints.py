@@ -311,10 +311,8 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SS
     config = config_from(checkpoint)
     state = checkpoint["model"]
     num_classes = state["classifier.weight"].shape[0] if "classifier.weight" in state else None
-    model = build_model(config, num_classes=num_classes)
+    model = build_model(config, num_classes=num_classes)  # in the layout it trained in
     model.load_state_dict(state)
-    if config.channels_last is True:  # the layout it trained in: the same kernels, the same outputs
-        model = model.to(memory_format=torch.channels_last)
     return model
 
 

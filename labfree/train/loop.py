@@ -161,9 +161,7 @@ def _train(config: TrainConfig, data: Any, callbacks: Sequence[Callable[[TrainSt
     model = build_model(config, num_classes=len(data.classes))
     if ctx.active:  # BatchNorm statistics over the global batch
         model = distributed.sync_batchnorm(model, device)
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device)  # keeps the layout build_model gave it
     optimizer = build_optimizer(config.optimizer, model, lr=config.lr, weight_decay=config.weight_decay,
                                 momentum=config.momentum[1])
     scheduler = build_scheduler(config.schedule, optimizer, total_steps, lr=config.lr,

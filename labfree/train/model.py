@@ -54,18 +54,25 @@ class SSLModel(nn.Module):
 
 
 def build_model(config: TrainConfig, num_classes: int | None = None) -> SSLModel:
-    """Build the :class:`SSLModel` of a (resolved) config; ``num_classes`` for supervised training."""
+    """Build the :class:`SSLModel` of a (resolved) config; ``num_classes`` for supervised training.
+
+    A config resolved to ``channels_last=True`` gets its parameters in that layout here, where the
+    training loop, the benchmark and a checkpoint's reload all build their model."""
     encoder = models.encoder(config.encoder, **config.encoder_kwargs)
     if config.method == "supervised":
         if num_classes is None:
             raise ValueError("supervised training needs num_classes (the data set's number of classes).")
-        return SSLModel(None, encoder, classifier=models.linear_head(encoder.out_dim, num_classes))
-    spec = method(config.method)
-    projector = models.head(spec.projector, encoder.out_dim, **config.projector_kwargs)
-    predictor = (models.head(spec.predictor, projector.out_dim, **config.predictor_kwargs)
-                 if spec.predictor and "predictor" not in config.without else None)
-    queue = MoCoQueue(projector.out_dim, config.queue_length) if spec.queue_length else None
-    return SSLModel(spec, encoder, projector=projector, predictor=predictor, queue=queue,
-                    loss_kwargs={**spec.loss_kwargs, **config.loss_kwargs}, ema_tau=config.ema_tau,
-                    ema_schedule=("constant" if "ema" in config.without
-                                  else spec.ema.get("schedule", "constant")))
+        model = SSLModel(None, encoder, classifier=models.linear_head(encoder.out_dim, num_classes))
+    else:
+        spec = method(config.method)
+        projector = models.head(spec.projector, encoder.out_dim, **config.projector_kwargs)
+        predictor = (models.head(spec.predictor, projector.out_dim, **config.predictor_kwargs)
+                     if spec.predictor and "predictor" not in config.without else None)
+        queue = MoCoQueue(projector.out_dim, config.queue_length) if spec.queue_length else None
+        model = SSLModel(spec, encoder, projector=projector, predictor=predictor, queue=queue,
+                         loss_kwargs={**spec.loss_kwargs, **config.loss_kwargs}, ema_tau=config.ema_tau,
+                         ema_schedule=("constant" if "ema" in config.without
+                                       else spec.ema.get("schedule", "constant")))
+    if config.channels_last is True:  # "auto" is resolved by TrainConfig.resolved()
+        model = model.to(memory_format=torch.channels_last)
+    return model
