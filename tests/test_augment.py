@@ -104,6 +104,17 @@ def test_rotation_matches_torchvision_rotate_on_non_square_images():
     torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("size", [(28, 28), (32, 24), (7, 40)])
+def test_sampling_grid_equals_affine_grid(size):
+    """labfree's grid is torch's affine_grid (align_corners=False) for any warp and output size."""
+    h, w = size
+    theta = torch.randn(16, 2, 3, generator=torch.Generator().manual_seed(h * w))
+    expected = F.affine_grid(theta, [16, 3, h, w], align_corners=False)
+    got = augment._sampling_grid(theta, h, w)
+    assert got.shape == expected.shape and got.is_contiguous()
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+
+
 def test_padding_mode_decides_what_rotation_reveals():
     white = torch.full((1, 1, 16, 16), 255, dtype=torch.uint8)
     zeros = Augment(rotation_degrees=(45.0, 45.0))(white)
