@@ -14,10 +14,12 @@ cached chapter (``_build/.jupyter_cache/labfree_keys.json``): the sha256 of the 
 again when its code, the package or one of those files changed, or when it never ran; the others
 keep their cached outputs. The stale chapters run in parallel, ``--jobs`` at a time (two on a
 two-core machine), each kernel on one thread, longest first (by their last run time); a chapter
-that fails stops the build with its traceback. On a cold shared numba cache (a fresh clone) one
-worker first compiles umap into it (about 30 s on one core), so the kernels that draw UMAP maps load
-the compiled code instead of each compiling it. The jupyter-book build that follows finds every
-chapter in the cache and executes none; a prose-only edit re-renders that page without running it.
+that fails stops the build with its traceback. The kernels are forked from a zygote process that
+has already imported torch, scikit-learn, matplotlib and labfree (``tools/forked_kernels.py``; about
+5 s of one core a page). On a cold shared numba cache (a fresh clone) one worker first compiles
+umap into it (about 30 s on one core), so the kernels that draw UMAP maps load the compiled code
+instead of each compiling it. The jupyter-book build that follows finds every chapter in the cache
+and executes none; a prose-only edit re-renders that page without running it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from tools import forked_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKING = Path(__file__).resolve().parent / "book_tracking"
@@ -133,6 +137,16 @@ def stale(pages_: list[Page], package: str | None = None) -> dict[str, str]:
     return why
 
 
+def kernel_env(base: dict[str, str]) -> dict[str, str]:
+    """``base`` with what every page's kernel runs under: one thread in every pool, the tracking
+    ``sitecustomize`` first on the path, reads under results/ recorded (the log is per page)."""
+    env = {**base, **{name: "1" for name in THREAD_POOLS}, "LABFREE_TRACK_ROOT": str(ROOT / "results")}
+    paths = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(TRACKING)]
+    env["PYTHONPATH"] = os.pathsep.join([str(TRACKING), *paths])
+    env.pop("LABFREE_TRACK_READS", None)
+    return env
+
+
 def _execute(source: str, timeout: int) -> dict:
     """Run one page in a fresh kernel (one thread, reads under results/ recorded); cache it."""
     from jupyter_cache.base import CacheBundleIn
@@ -141,13 +155,12 @@ def _execute(source: str, timeout: int) -> dict:
     page = Page(Path(source))
     log = CACHE / f"reads-{page.name.replace('/', '__')}.txt"
     log.unlink(missing_ok=True)
-    os.environ.update({name: "1" for name in THREAD_POOLS})
-    os.environ["LABFREE_TRACK_READS"], os.environ["LABFREE_TRACK_ROOT"] = str(log), str(ROOT / "results")
-    paths = [str(TRACKING), *filter(None, [os.environ.get("PYTHONPATH")])]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    os.environ.update(kernel_env(os.environ))
+    os.environ["LABFREE_TRACK_READS"] = str(log)
     nb = _notebook(page)
     result = single_nb_execution(nb, cwd=str(page.source.parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True)
+                                 meta_override=True,
+                                 kernel_manager_class=forked_kernels.ForkingKernelManager)
     if result.err is not None:
         return {"page": page.name, "error": result.exc_string or repr(result.err), "seconds": result.time}
     bundle = CacheBundleIn(nb, str(page.source), data={"execution_seconds": result.time})
@@ -188,9 +201,15 @@ def execute(jobs: int = 2, timeout: int = 1800, only: list[str] | None = None) -
     for name in order:
         print(f"  {name}: {todo[name]}")
     failed, start = 0, time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # kernels forked from a process that has imported torch, scikit-learn, labfree...: about 5 s
+    # of one core saved a page (tools/forked_kernels.py); the workers inherit its address
+    warm = _numba_cache_holds()
+    preload = tuple(m for m in forked_kernels.PRELOAD
+                    if warm or m not in forked_kernels.COMPILES_ON_A_COLD_CACHE)
+    with forked_kernels.zygote(kernel_env(dict(os.environ)), preload), \
+            ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = []
-        if jobs > 1 and len(order) > 1 and not _numba_cache_holds():
+        if jobs > 1 and len(order) > 1 and not warm:
             # a cold cache: one worker compiles umap (~30 s) while the other starts the longest
             # page, instead of the first kernels each compiling it on their own
             futures.append(pool.submit(_compile_reducers))

@@ -1,0 +1,107 @@
+"""tools.forked_kernels: a kernel forked from the zygote behaves as a freshly started one."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import nbformat
+import pytest
+from jupyter_cache.executors.utils import single_nb_execution
+from nbclient.exceptions import CellTimeoutError
+
+from tools import forked_kernels
+
+PROBE = """\
+import json, os, sys
+preloaded = "torch" in sys.modules and "labfree.train" in sys.modules
+import matplotlib, numpy as np, torch
+print(json.dumps({"cwd": os.getcwd(), "var": os.environ.get("PAGE_VARIABLE"), "path": sys.path,
+                  "backend": matplotlib.get_backend(), "preloaded": preloaded, "pid": os.getpid(),
+                  "torch": torch.rand(4).tolist(), "numpy": np.random.rand(4).tolist()}))
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch) -> None:
+    """The kernels' thread pools as tools.book sets them (a BLAS pool started on import would
+    leave the zygote with threads, and it refuses to fork then)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")
+
+
+def _notebook(*cells: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _probe(cwd: str, value: str, forked: bool, monkeypatch) -> dict:
+    monkeypatch.setenv("PAGE_VARIABLE", value)
+    nb = _notebook(PROBE, "import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.show()")
+    kwargs = {"kernel_manager_class": forked_kernels.ForkingKernelManager} if forked else {}
+    result = single_nb_execution(nb, cwd=cwd, timeout=120, allow_errors=False, **kwargs)
+    assert result.err is None
+    assert "image/png" in nb.cells[1].outputs[0]["data"]  # the inline backend drew the figure
+    return json.loads(nb.cells[0].outputs[0]["text"])
+
+
+def _gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ")[-1].startswith("Z"):
+                    return True  # exited, waiting for the zygote to reap it
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_forked_kernel_is_a_fresh_kernel_with_the_imports_done(tmp_path, monkeypatch) -> None:
+    fresh = _probe(str(tmp_path), "fresh", forked=False, monkeypatch=monkeypatch)
+    with forked_kernels.zygote():
+        first = _probe(str(tmp_path), "first", forked=True, monkeypatch=monkeypatch)
+        second = _probe(str(tmp_path), "second", forked=True, monkeypatch=monkeypatch)
+    assert not fresh["preloaded"] and first["preloaded"] and second["preloaded"]
+    for forked, value in ((first, "first"), (second, "second")):
+        # the page's directory, environment, import path and plotting backend, as a fresh kernel's
+        assert forked["cwd"] == fresh["cwd"] == str(tmp_path)
+        assert forked["var"] == value
+        assert forked["path"] == fresh["path"]
+        assert forked["backend"] == fresh["backend"]
+        assert _gone(forked["pid"])  # shut down with the notebook
+    # random states seeded per process, as in fresh processes, not copied from the zygote
+    assert first["torch"] != second["torch"] and first["numpy"] != second["numpy"]
+
+
+def test_a_cell_timeout_interrupts_a_forked_kernel(tmp_path) -> None:
+    nb = _notebook("import os, sys\nprint(os.getpid(), 'torch' in sys.modules)",
+                   "import time\ntime.sleep(600)")
+    with forked_kernels.zygote():
+        result = single_nb_execution(nb, cwd=str(tmp_path), timeout=3, allow_errors=False,
+                                     kernel_manager_class=forked_kernels.ForkingKernelManager)
+    assert isinstance(result.err, CellTimeoutError)
+    pid, preloaded = nb.cells[0].outputs[0]["text"].split()
+    assert preloaded == "True" and _gone(int(pid))
+
+
+def test_without_a_zygote_kernels_start_the_usual_way(tmp_path, monkeypatch) -> None:
+    nb = _notebook("import sys\nprint('torch' in sys.modules)")
+    monkeypatch.setenv(forked_kernels.ENV, str(tmp_path / "no-such-socket"))
+    result = single_nb_execution(nb, cwd=str(tmp_path), timeout=60, allow_errors=False,
+                                 kernel_manager_class=forked_kernels.ForkingKernelManager)
+    assert result.err is None and nb.cells[0].outputs[0]["text"].strip() == "False"
+    monkeypatch.delenv(forked_kernels.ENV)
+    assert os.environ.get(forked_kernels.ENV) is None
+
+
+def test_only_this_interpreters_ipykernel_is_forked() -> None:
+    import sys
+
+    assert forked_kernels.kernel_args([sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]) \
+        == ["-f", "c.json"]
+    assert forked_kernels.kernel_args(["/other/python", "-m", "ipykernel_launcher", "-f", "c.json"]) is None
+    assert forked_kernels.kernel_args([sys.executable, "-m", "other_kernel", "-f", "c.json"]) is None
