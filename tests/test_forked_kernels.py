@@ -105,3 +105,11 @@ def test_only_this_interpreters_ipykernel_is_forked() -> None:
         == ["-f", "c.json"]
     assert forked_kernels.kernel_args(["/other/python", "-m", "ipykernel_launcher", "-f", "c.json"]) is None
     assert forked_kernels.kernel_args([sys.executable, "-m", "other_kernel", "-f", "c.json"]) is None
+
+
+def test_where_kernels_cannot_be_forked_no_zygote_starts(monkeypatch) -> None:
+    assert forked_kernels.supported()  # Linux, Python >= 3.9: the machines the book builds on
+    monkeypatch.setattr(forked_kernels.sys, "platform", "darwin")
+    assert not forked_kernels.supported()
+    with forked_kernels.zygote() as path:
+        assert path is None and forked_kernels.ENV not in os.environ

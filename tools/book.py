@@ -16,10 +16,11 @@ keep their cached outputs. The stale chapters run in parallel, ``--jobs`` at a t
 two-core machine), each kernel on one thread, longest first (by their last run time); a chapter
 that fails stops the build with its traceback. The kernels are forked from a zygote process that
 has already imported torch, scikit-learn, matplotlib and labfree (``tools/forked_kernels.py``; about
-5 s of one core a page). On a cold shared numba cache (a fresh clone) one worker first compiles
-umap into it (about 30 s on one core), so the kernels that draw UMAP maps load the compiled code
-instead of each compiling it. The jupyter-book build that follows finds every chapter in the cache
-and executes none; a prose-only edit re-renders that page without running it.
+5 s of one core a page). The kernels that draw UMAP maps load umap's compiled code from the shared
+numba cache, which ``make``'s install step fills; should the cache still be cold, one worker first
+compiles umap into it (about 30 s on one core) instead of the first kernels each compiling it.
+The jupyter-book build that follows finds every chapter in the cache and executes none; a
+prose-only edit re-renders that page without running it.
 """
 
 from __future__ import annotations

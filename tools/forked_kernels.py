@@ -165,14 +165,24 @@ def serve(path: str, modules: tuple[str, ...] = PRELOAD) -> None:
                 os.close(pidfd)
 
 
+def supported() -> bool:
+    """Forking kernels needs Linux: pidfds (the manager's handle on a process it did not start)
+    and passing them over a Unix socket; elsewhere kernels start the usual way."""
+    return sys.platform == "linux" and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
 @contextlib.contextmanager
 def zygote(env: dict[str, str] | None = None, modules: tuple[str, ...] = PRELOAD,
-           timeout: float = 60) -> Iterator[str]:
+           timeout: float = 60) -> Iterator[str | None]:
     """Start a zygote with ``env`` (default: this process's; give it the environment the kernels
     will have, as what the preloaded libraries read on import comes from it) and yield its socket
     path, which is also ``LABFREE_KERNEL_ZYGOTE`` for the block and the processes started in it;
     stop it afterwards. It yields as soon as the zygote listens: the first kernels wait for its
-    imports of ``modules`` instead of doing their own."""
+    imports of ``modules`` instead of doing their own. Where :func:`supported` is false it
+    starts nothing and yields None."""
+    if not supported():
+        yield None
+        return
     folder = tempfile.mkdtemp(prefix="labfree-zygote-")
     path = os.path.join(folder, "socket")
     process = subprocess.Popen([sys.executable, "-m", "tools.forked_kernels", "serve", path,
