@@ -134,9 +134,8 @@ def serve(path: str, modules: tuple[str, ...] = PRELOAD) -> None:
     SIGTERM. If the imports fail the socket closes, and the managers launch kernels themselves."""
     parent = os.getppid()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
+    server.bind(path)  # the socket file appearing tells zygote() that it listens
     server.listen(64)
-    print(json.dumps({"listening": os.getpid()}), flush=True)
     preload(modules)
     threads = len(os.listdir("/proc/self/task")) if Path("/proc/self/task").is_dir() else 1
     if threading.active_count() > 1 or threads > 1:
@@ -185,16 +184,18 @@ def zygote(env: dict[str, str] | None = None, modules: tuple[str, ...] = PRELOAD
         return
     folder = tempfile.mkdtemp(prefix="labfree-zygote-")
     path = os.path.join(folder, "socket")
+    # stdout and stderr are this process's, as a kernel jupyter_client starts inherits them
     process = subprocess.Popen([sys.executable, "-m", "tools.forked_kernels", "serve", path,
                                 ",".join(modules)],
                                cwd=Path(__file__).resolve().parents[1], env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+                               stdin=subprocess.DEVNULL)
     previous = os.environ.get(ENV)
     try:
-        ready, _, _ = select.select([process.stdout], [], [], timeout)
-        line = process.stdout.readline() if ready else ""
-        if not line.startswith("{"):
-            raise RuntimeError(f"the kernel zygote did not start (exit status {process.poll()})")
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel zygote did not start (exit status {process.poll()})")
+            time.sleep(0.02)
         os.environ[ENV] = path
         yield path
     finally:
@@ -207,7 +208,6 @@ def zygote(env: dict[str, str] | None = None, modules: tuple[str, ...] = PRELOAD
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-        process.stdout.close()
         with contextlib.suppress(OSError):
             os.unlink(path)
         with contextlib.suppress(OSError):
