@@ -3,7 +3,7 @@
 Measurements, not part of the library's API; one entry point for the four::
 
     python -m labfree.bench train   --device cuda --batch-size 512 --out results/bench_train_cuda.json
-    python -m labfree.bench augment --device cpu --threads 1 --out results/bench_augment_cpu.json
+    python -m labfree.bench augment --device cpu --threads 1 --out results/bench_augment_cpu_epyc.json
     python -m labfree.bench metrics --threads 1 --out results/bench_metrics_cpu.json
     python -m labfree.bench suite --device cpu --threads 1 --out results/bench_train_cpu.json
     python -m labfree.bench train --help          # each benchmark's own options
