@@ -14,8 +14,9 @@ kernel's environment.
 ``LABFREE_KERNEL_ZYGOTE`` for a kernel (pass it as nbclient's ``kernel_manager_class``); without
 that variable, or for a kernelspec that is not this interpreter's ipykernel, it launches kernels
 the usual way. :func:`zygote` starts and stops one for a block of work (``tools.book`` uses it).
-The zygote is single-threaded when it forks (nothing it imports starts a thread or an OpenMP pool;
-a test checks), and it exits when its parent does.
+The zygote forks only while it is single-threaded (it checks after its imports and refuses to
+serve otherwise: an OpenMP or BLAS pool started on import, as without ``OMP_NUM_THREADS=1``, would
+reach the kernels as a broken copy), and it exits when its parent does.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 ENV = "LABFREE_KERNEL_ZYGOTE"
-# What a chapter's first cells import, heaviest first; a module missing here is imported by the
-# kernel as usual.
+# What the chapters' first cells import; a module missing here is imported by the kernel as usual.
 PRELOAD = (
     "torch", "torch._dynamo", "numpy", "scipy.stats", "pandas", "matplotlib.pyplot",
     "sklearn.linear_model", "sklearn.metrics", "sklearn.manifold", "sklearn.decomposition",
@@ -95,13 +95,12 @@ def _become_kernel(request: dict[str, Any]) -> None:
         os.environ.update(request["env"])
         sys.argv = [str(Path(importlib.import_module("ipykernel").__file__).parent / "__main__.py"),
                     *request["args"]]
-        import numpy as np
-        import torch
-
         # a new process's random states: NumPy's global one and torch's default generator are
         # seeded from the OS in every new process (Python's `random` reseeds itself on fork)
-        np.random.seed()
-        torch.seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        if "torch" in sys.modules:
+            sys.modules["torch"].seed()
         if "sitecustomize" in sys.modules:  # the kernel's own environment decides what it does
             importlib.reload(sys.modules["sitecustomize"])
         from ipykernel import kernelapp
@@ -280,7 +279,7 @@ class ForkProvisioner(LocalProvisioner):
     """Launches the kernel by asking the zygote for a fork; everything else is LocalProvisioner's
     (signals go to the kernel's process group, ports, connection file)."""
 
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict[str, Any]:
         args, path = kernel_args(cmd), os.environ.get(ENV)
         if args is None or not path:
             return await super().launch_kernel(cmd, **kwargs)
@@ -299,7 +298,7 @@ class ForkProvisioner(LocalProvisioner):
 class ForkingKernelManager(AsyncKernelManager):
     """An AsyncKernelManager whose kernels come from the zygote at ``$LABFREE_KERNEL_ZYGOTE``."""
 
-    async def _async_pre_start_kernel(self, **kw: Any):
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.provisioner is None and os.environ.get(ENV):
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
             self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
