@@ -31,16 +31,17 @@ $(VENV)/.base: pyproject.toml
 
 # After installing, umap's numba code is compiled into the shared cache (about 30 s on one core; a
 # few seconds when the cache already holds it), so that no notebook kernel compiles it.
-COMPILE_UMAP := $(PY) -c "from labfree.metrics import compile_reducers; compile_reducers()"
+COMPILE_UMAP := OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
+	$(PY) -c "from labfree.metrics import compile_reducers; compile_reducers()"
 
 $(VENV)/.book: $(VENV)/.base
 	$(PIP) install -q -e '.[book]'
-	OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(COMPILE_UMAP)
+	$(COMPILE_UMAP)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base
 	$(PIP) install -q -e '.[dev]'
-	OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(COMPILE_UMAP)
+	$(COMPILE_UMAP)
 	touch $@
 
 # Chapters whose code, package or result files changed run first, two at a time, each kernel on one
