@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,20 @@ def umap_compiled() -> None:
     from labfree.metrics import compile_reducers
 
     compile_reducers()
+
+
+@pytest.fixture(scope="session")
+def kernel_zygote(offline_kernels, umap_compiled) -> Iterator[str | None]:
+    """A zygote for this test process's notebook kernels (tools/forked_kernels.py): each kernel is
+    a fork of a process that has imported torch, scikit-learn, matplotlib, umap and labfree, which
+    saves about 5 s of one core a notebook. Started once the offline guard and the one-thread
+    settings are in the environment, as what those libraries read on import comes from it; None
+    where forking is not supported, and kernels start the usual way. What a fork could hide, a
+    submodule reached without its import, test_notebooks.py checks in every chapter."""
+    from tools import forked_kernels
+
+    with forked_kernels.zygote(dict(os.environ)) as path:
+        yield path
 
 
 @pytest.fixture

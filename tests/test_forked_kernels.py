@@ -109,5 +109,6 @@ def test_where_kernels_cannot_be_forked_no_zygote_starts(monkeypatch) -> None:
     assert forked_kernels.supported()  # Linux, Python >= 3.9: the machines the book builds on
     monkeypatch.setattr(forked_kernels.sys, "platform", "darwin")
     assert not forked_kernels.supported()
+    monkeypatch.delenv(forked_kernels.ENV, raising=False)  # a session's zygote (conftest.py)
     with forked_kernels.zygote() as path:
         assert path is None and forked_kernels.ENV not in os.environ

@@ -15,7 +15,8 @@ import papermill
 import pytest
 import yaml
 
-from tools import pairing
+from tools import forked_kernels, pairing
+from tools.kernel_imports import unimported_submodules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,23 +101,39 @@ def test_colab_link_targets_exist(source: Path) -> None:
     assert (ROOT / url.split(f"/blob/{CONFIG['repository']['branch']}/", 1)[1]).is_file()
 
 
+def test_chapters_import_every_submodule_they_use() -> None:
+    """The chapters run in kernels forked from a process that has imported torch, scikit-learn,
+    SciPy... (fixture kernel_zygote), where a submodule reached through its parent
+    (``scipy.stats`` after ``import scipy``) resolves even when a reader's fresh kernel would
+    raise AttributeError; no chapter does that."""
+    codes = {p.relative_to(ROOT).as_posix(): "\n".join(c.source for c in _code_cells(nbformat.read(p, 4)))
+             for p in NOTEBOOKS}
+    assert unimported_submodules(codes) == {}
+
+
 def _run(path: Path, out: Path, **parameters) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
                                    kernel_name="python3", progress_bar=False,
-                                   request_save_on_cell_execute=False)
+                                   request_save_on_cell_execute=False,
+                                   kernel_manager_class=forked_kernels.ForkingKernelManager)
     except papermill.PapermillExecutionError as error:
         pytest.fail(f"{path.relative_to(ROOT)} failed in cell {error.cell_index} "
                     f"(executed copy: {out.relative_to(ROOT)}):\n{error.ename}: {error.evalue}",
                     pytrace=False)
 
 
-def test_kernels_are_offline(offline_kernels, tmp_path: Path) -> None:
-    """The guard the chapter runs use: any non-local connection or lookup fails with a clear error."""
+@pytest.mark.parametrize("forked", [False, True], ids=["fresh", "forked"])
+def test_kernels_are_offline(offline_kernels, kernel_zygote, forked: bool, tmp_path: Path) -> None:
+    """The guard the chapter runs use: any non-local connection or lookup fails with a clear error,
+    in a fresh kernel and in one forked from the zygote, which re-runs the guard's site set-up."""
+    if forked and kernel_zygote is None:
+        pytest.skip("kernels are not forked on this platform")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(
+    nb.cells = [nbformat.v4.new_code_cell(  # a forked kernel starts with the zygote's imports
+        f"import sys\nassert ('labfree.train' in sys.modules) is {forked}"), nbformat.v4.new_code_cell(
         "import socket, urllib.request, urllib.error\n"
         "try:\n    urllib.request.urlopen('https://example.com', timeout=5)\n"
         "    raise SystemExit('reached the network')\n"
@@ -128,14 +145,16 @@ def test_kernels_are_offline(offline_kernels, tmp_path: Path) -> None:
     )]
     path = tmp_path / "offline.ipynb"
     nbformat.write(nb, path)
+    manager = {"kernel_manager_class": forked_kernels.ForkingKernelManager} if forked else {}
     papermill.execute_notebook(str(path), str(tmp_path / "offline.out.ipynb"), kernel_name="python3",
-                               progress_bar=False)
+                               progress_bar=False, **manager)
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
-def test_notebook_runs(offline_kernels: int, path: Path) -> None:
-    """Each chapter runs top to bottom in the CI profile, offline; its own asserts check its claims."""
+def test_notebook_runs(offline_kernels: int, kernel_zygote, path: Path) -> None:
+    """Each chapter runs top to bottom in the CI profile, offline; its own asserts check its claims.
+    Its kernel is forked from the zygote (fixture kernel_zygote): a fresh kernel, imports done."""
     parameters = {"profile": "ci"}
     if re.search(r"^threads = \d+", "".join(_parameters_cell(path).source), re.M):
         parameters["threads"] = offline_kernels  # the kernel's thread count (tests/conftest.py)
