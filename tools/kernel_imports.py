@@ -11,7 +11,7 @@ in both kernels, and ruff reports them; this module finds the attribute case.
 that an ``import`` bound to a module (``scipy.special.digamma``), keeps the prefixes that are
 modules (``scipy.special``) and that no import statement of the notebook names, and then asks
 fresh interpreters whether those prefixes resolve: first after importing only the module the name
-is bound to (one interpreter per module, cached across notebooks: ``import torch`` makes
+is bound to (one interpreter per module for all the notebooks: ``import torch`` makes
 ``torch.nn.functional`` an attribute), then, for what is left, after running all of the
 notebook's import statements in order (``import labfree.metrics`` imports ``sklearn.metrics``).
 What still does not resolve is what a fresh kernel lacks.
@@ -80,8 +80,9 @@ def _imports(tree: ast.Module) -> tuple[dict[str, str], set[str], list[str]]:
                     bound[alias.asname or alias.name] = full
         else:
             continue
-        statements.append(ast.unparse(node))
-    return bound, named, statements
+        statements.append((node.lineno, ast.unparse(node)))
+    # ast.walk goes breadth first: put the statements back in the notebook's order
+    return bound, named, [source for _, source in sorted(statements)]
 
 
 def _chains(tree: ast.Module, bound: dict[str, str]) -> set[tuple[str, str]]:
