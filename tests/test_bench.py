@@ -26,13 +26,17 @@ def test_clock_and_throughput():
 def test_train_benchmark(tmp_path):
     out = tmp_path / "bench_train.json"
     record = bench.main(["train", "--device", "cpu", "--threads", "1", "--batch-size", "8", "--size", "32",
-                         "--encoder", "small_cnn", "--steps", "1", "--repeats", "1", "--warmup", "0",
+                         "--encoder", "small_cnn", "--steps", "1", "--repeats", "2", "--warmup", "0",
                          "--workers", "0", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(record))
     assert set(record["rates"]) == {"bare", "labfree", "conventional"}
     assert all(r["images_per_s"] > 0 for r in record["rates"].values())
     ratio = record["rates"]["labfree"]["images_per_s"] / record["rates"]["bare"]["images_per_s"]
     assert record["ratios"]["labfree_over_bare"] == pytest.approx(ratio)
+    # the bare step timed in turns with labfree's epochs: one bare block per timed epoch
+    bare, labfree = (record["rates"][k]["seconds"] for k in ("bare", "labfree"))
+    assert len(bare) == len(labfree) == len(record["rates"]["conventional"]["seconds"]) == 2
+    assert record["pairs"]["labfree_over_bare"] == pytest.approx([b / s for b, s in zip(bare, labfree)])
     assert PROVENANCE <= set(record["provenance"])
 
 

@@ -7,8 +7,8 @@ A measurement, not part of the library's API::
         --precisions bf16 --compile --out results/bench_train_cuda.json
 
 For each (encoder, batch size, precision) it measures the three rates of :mod:`labfree.bench.train`
-(bare step, labfree's pipeline, the conventional ``DataLoader`` pipeline) one after another in the
-same process, so the grid shares one machine state, and derives the two ratios the performance
+(the bare step and labfree's pipeline in turns, then the conventional ``DataLoader`` pipeline) in
+the same process, so the grid shares one machine state, and derives the two ratios the performance
 appendix holds the package to:
 
 * ``labfree_over_bare`` — the input pipeline's cost: the target is at least 0.9;

@@ -15,6 +15,13 @@ for ``--method supervised``), for the same model, loss and optimiser step
 2. ``labfree`` — :func:`labfree.train.train` itself: uint8 images on the device, a random
    permutation, per-image augmentation of each batch on the device, then the step; the rate is the
    median over epochs of the loop's own ``images_per_s`` after one warm-up epoch;
+
+(1) and (2) take turns: a milestone callback of the training run in (2) times a block of bare
+steps, as many as an epoch has, between its epochs (the loop has stopped its clock and its
+prefetching thread then). A machine whose speed drifts by 10-20% within a minute (a shared cloud
+CPU) slows both alike, so their ratio stays put; timed one after the other, the same drift moved
+one encoder's ratio from about 1.0 to 0.88. ``pairs`` keeps each bare block's ratio to the epoch
+after it.
 3. ``conventional`` — what most tutorials do: PIL images, ``torchvision.transforms.v2`` applied
    image by image in a ``Dataset``, a ``DataLoader`` with ``--workers`` worker processes (pinned
    memory on CUDA), then the same step.
@@ -159,6 +166,7 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
     config = train.TrainConfig(method, encoder=encoder, encoder_kwargs=encoder_kwargs, batch_size=batch_size,
                                epochs=repeats + 1, schedule="constant", device=str(dev), compile=compile,
                                seed=seed, progress=False, collapse_threshold=0.0, amp=amp,
+                               milestone_every=1,  # the bare step's turns (1)
                                channels_last=False if precision == "fp32-nchw" else "auto"
                                ).resolved(dataset.name)
     amp, channels_last = config.amp, config.channels_last
@@ -169,9 +177,6 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
     step_kw = dict(amp=amp, channels_last=channels_last)
     rates: dict[str, dict[str, Any]] = {}
     images = batch_size * steps  # source images per timed repeat
-
-    def timed(k: Callable[[int], None]) -> list[float]:
-        return [clock(lambda: k(steps), dev)[1] for _ in range(repeats)]
 
     # (1) bare step: one fixed augmented batch, already on the device
     aug1, aug2 = augment.pair(config.augment, mean=dataset.mean, std=dataset.std)
@@ -189,14 +194,22 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
             train.train_step(model, optimizer, scheduler, x1, x2, y, step=next(counter),
                              total_steps=total, **step_kw)
 
-    bare_steps(warmup)
-    rates["bare"] = throughput(images, timed(bare_steps))
-    del model, optimizer, scheduler
+    bare: list[float] = []
 
-    # (2) labfree: the training loop itself; its first epoch is the warm-up
-    result = train.train(config, dataset)
-    rates["labfree"] = throughput(images, [images / h["images_per_s"] for h in result.history[1:]])
-    del result
+    def bare_turn(state: train.TrainState) -> None:
+        """Between labfree's epochs: the bare warm-up before the first, a timed block after each
+        of the first ``repeats`` (each precedes a timed epoch: the first epoch is the warm-up)."""
+        if state.epoch == 0:
+            bare_steps(warmup)
+        elif state.epoch <= repeats:
+            bare.append(clock(lambda: bare_steps(steps), dev)[1])
+
+    # (2) labfree: the training loop itself, its first epoch the warm-up, (1) between its epochs
+    result = train.train(config, dataset, callbacks=[bare_turn])
+    labfree = [images / h["images_per_s"] for h in result.history[1:]]
+    rates["bare"], rates["labfree"] = throughput(images, bare), throughput(images, labfree)
+    pairs = [b / s for b, s in zip(bare, labfree, strict=True)]  # labfree over bare, per turn
+    del result, model, optimizer, scheduler
 
     # (3) conventional: PIL + torchvision.transforms per image + DataLoader workers. One sampler
     # covers every batch, so the workers never stop and restart at an epoch boundary.
@@ -217,7 +230,8 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
                              step=next(counter), total_steps=total, **step_kw)
 
     conventional_steps(warmup)
-    rates["conventional"] = throughput(images, timed(conventional_steps))
+    rates["conventional"] = throughput(images, [clock(lambda: conventional_steps(steps), dev)[1]
+                                                for _ in range(repeats)])
 
     batches = None  # drops the last reference to the loader's iterator: shuts the workers down
     return {
@@ -237,6 +251,7 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
         "ratios": {"labfree_over_bare": rates["labfree"]["images_per_s"] / rates["bare"]["images_per_s"],
                    "labfree_over_conventional":
                        rates["labfree"]["images_per_s"] / rates["conventional"]["images_per_s"]},
+        "pairs": {"labfree_over_bare": pairs},
     }
 
 
