@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import nbformat
@@ -88,6 +90,37 @@ def test_a_cell_timeout_interrupts_a_forked_kernel(tmp_path) -> None:
     assert preloaded == "True" and _gone(int(pid))
 
 
+MANAGER = """\
+import asyncio
+from tools.forked_kernels import ForkingKernelManager
+
+async def main():
+    manager = ForkingKernelManager()
+    await manager.start_kernel()
+    print(manager.provisioner.pid, flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_forked_kernel_exits_with_the_process_that_asked_for_it() -> None:
+    # as a launched kernel exits with its manager: a grading run killed at its time limit
+    # (tools.grade) must not leave its kernel running in the zygote's family
+    with forked_kernels.zygote():
+        manager = subprocess.Popen([sys.executable, "-c", MANAGER], cwd=book.ROOT,
+                                   stdout=subprocess.PIPE, text=True)
+        try:
+            pid = int(manager.stdout.readline())
+            assert not _gone(pid, within=1)  # it runs while its manager does
+            manager.kill()
+            manager.wait(10)
+            assert _gone(pid)
+        finally:
+            manager.kill()
+            manager.stdout.close()
+
+
 def test_without_a_zygote_kernels_start_the_usual_way(tmp_path, monkeypatch) -> None:
     nb = _notebook("import sys\nprint('torch' in sys.modules)")
     monkeypatch.setenv(forked_kernels.ENV, str(tmp_path / "no-such-socket"))
@@ -97,8 +130,6 @@ def test_without_a_zygote_kernels_start_the_usual_way(tmp_path, monkeypatch) -> 
 
 
 def test_only_this_interpreters_ipykernel_is_forked() -> None:
-    import sys
-
     assert forked_kernels.kernel_args([sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]) \
         == ["-f", "c.json"]
     assert forked_kernels.kernel_args(["/other/python", "-m", "ipykernel_launcher", "-f", "c.json"]) is None

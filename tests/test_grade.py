@@ -12,6 +12,7 @@ solution's CI run with the hidden tests in place is ``test_notebooks.py``'s run 
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,9 @@ import nbformat
 import pytest
 
 from labfree import profiles
-from tools import grade, student
+from tools import forked_kernels, grade, student
+from tools.grade import course, run
+from tools.grade.execute import ForkingExecute
 
 SPECS = [student.spec(s) for s in student.assignments()]
 # s; the never-ending cell sleeps until then. The longest cell of a grading-profile solution takes
@@ -56,7 +59,8 @@ def _grade_three(spec: student.Spec, folder: Path) -> tuple[dict[str, grade.Row]
 # is the minute this file costs.
 @pytest.mark.notebook
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_grading(spec: student.Spec, tmp_path: Path, offline_kernels, umap_compiled) -> None:
+def test_grading(spec: student.Spec, tmp_path: Path, offline_kernels, umap_compiled,
+                 kernel_zygote) -> None:
     rows, out = _grade_three(spec, tmp_path)
     _the_solution_gets_full_marks(spec, rows["solution"])
     _the_student_version_gets_zero(spec, rows["student"])
@@ -170,3 +174,63 @@ def test_restore_and_parameters() -> None:
     grade.set_parameters(nb, profile="grading")
     params = next(c for c in nb.cells if "parameters" in student.tags(c))
     assert 'profile = \'grading\'' in params.source and 'profile = "ci"' not in params.source
+
+
+def test_the_course_runs_submissions_in_forked_kernels(tmp_path: Path) -> None:
+    """The course's nbgrader_config.py puts ForkingExecute where nbgrader has Execute, and
+    nothing else changes in the autograde pipeline."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    config = Config()
+    exec(course.CONFIG.format(root=str(course.ROOT)), {"get_config": lambda: config})
+    default = Autograde.class_traits()["autograde_preprocessors"].default()
+    chosen = config.Autograde.autograde_preprocessors
+    assert Execute in default and ForkingExecute not in default
+    assert chosen == [ForkingExecute if p is Execute else p for p in default]
+    assert ForkingExecute().kernel_manager_class is forked_kernels.ForkingKernelManager
+    assert config.CourseDirectory.course_id == "labfree"
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["forked", "fresh"])
+def test_autograde_runs_a_submission_in_a_kernel_forked_from_the_zygote(
+        tmp_path: Path, offline_kernels, kernel_zygote, fresh: bool) -> None:
+    """End to end, through nbgrader (which ignores a configuration file that raises): the kernel
+    starts with the zygote's imports done, or without them under --fresh-kernels."""
+    if kernel_zygote is None:
+        pytest.skip("kernels cannot be forked on this platform")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys\nprint('labfree.train' in sys.modules)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    where = course.make(tmp_path, "probe", nb, timeout=120)
+    course.submit(where, "s", nb)
+    with run._kernels(fresh):
+        done = course.autograde(where, "s", timeout=120, cell_timeout=60)
+    assert done is not None and done.returncode == 0, done and done.stdout[-2000:]
+    executed = nbformat.read(course.autograded(where, "s"), as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == str(not fresh)
+
+
+def test_where_kernels_come_from(monkeypatch) -> None:
+    """A zygote of the run's own only with one-thread pools and none named already; fresh kernels
+    hide a zygote the environment names."""
+    for name in forked_kernels.THREAD_POOLS:
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv(forked_kernels.ENV, "/suite/zygote")
+    with run._kernels(fresh=False):
+        assert os.environ[forked_kernels.ENV] == "/suite/zygote"  # the suite's
+    with run._kernels(fresh=True):
+        assert forked_kernels.ENV not in os.environ
+    assert os.environ[forked_kernels.ENV] == "/suite/zygote"
+    monkeypatch.delenv(forked_kernels.ENV)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # its imports would start threads: no zygote
+    with run._kernels(fresh=False):
+        assert forked_kernels.ENV not in os.environ
+
+
+def test_student_ids_are_safe_and_unique() -> None:
+    taken: set[str] = set()
+    assert [run._sid(n, taken) for n in ("ann lee", "ann_lee", "bo", "ann-lee")] == [
+        "ann_lee", "ann_lee-2", "bo", "ann-lee"]
+

@@ -48,7 +48,7 @@ KEYS = CACHE / "labfree_keys.json"
 # Each page's execution time as last measured from a clean build (seconds; `--record-times` writes
 # it): only the order of a build without local times of its own, longest first.
 TIMES = Path(__file__).resolve().parent / "book_times.json"
-THREAD_POOLS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_POOLS = forked_kernels.THREAD_POOLS  # each page's kernel runs them on one thread
 
 
 @dataclass

@@ -8,7 +8,8 @@ waits on a Unix socket; for each kernel it forks, and the child becomes an ordin
 the page's directory and environment. The child is a fresh process in every other respect: no
 cell has run in it, its random generators are seeded from the OS as a new process's are (Python's,
 NumPy's global state, torch's default generator), and its site customisation runs again with the
-kernel's environment.
+kernel's environment. Like a kernel jupyter_client launches, it exits when the process that asked
+for it does.
 
 ``ForkingKernelManager`` is the jupyter_client kernel manager that asks the zygote named by
 ``LABFREE_KERNEL_ZYGOTE`` for a kernel (pass it as nbclient's ``kernel_manager_class``); without
@@ -56,6 +57,8 @@ PRELOAD = (
 # (14 s on one core): the zygote would repeat the compilation that tools.book runs beside it
 COMPILES_ON_A_COLD_CACHE = ("umap",)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel selects itself
+# The OpenMP and BLAS pools whose size these variables set; the zygote can fork only with each at 1
+THREAD_POOLS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -90,6 +93,8 @@ def _become_kernel(request: dict[str, Any]) -> None:
         # ipykernel_launcher drops the entry `python -m` put first on sys.path; so does the child
         if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
             del sys.path[0]
+        if request.get("parent"):
+            _exit_with(request["parent"])
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -119,6 +124,23 @@ def _become_kernel(request: dict[str, Any]) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+
+
+def _exit_with(pid: int) -> None:
+    """End this process when process ``pid`` ends. A kernel jupyter_client launches is a child of
+    its manager and exits when that parent does (ipykernel polls for it); a forked kernel is the
+    zygote's child, so it watches the manager that asked for it instead: a manager killed before
+    it could shut its kernel down (a grading run past its time limit) takes the kernel with it."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="labfree-parent-watch", daemon=True).start()
 
 
 def _reap(*_: Any) -> None:
@@ -167,6 +189,12 @@ def supported() -> bool:
     """Forking kernels needs Linux: pidfds (the manager's handle on a process it did not start)
     and passing them over a Unix socket; elsewhere kernels start the usual way."""
     return sys.platform == "linux" and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
+def single_threaded(env: dict[str, str] | os._Environ) -> bool:
+    """Whether ``env`` runs every pool of :data:`THREAD_POOLS` on one thread, as a zygote needs
+    (with a larger pool its imports start threads, and it refuses to fork)."""
+    return all(env.get(name) == "1" for name in THREAD_POOLS)
 
 
 @contextlib.contextmanager
@@ -259,7 +287,8 @@ def _fork_kernel(path: str, args: list[str], env: dict[str, str], cwd: str) -> F
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(120)  # the first requests wait for the zygote's imports
             conn.connect(path)
-            conn.sendall(json.dumps({"args": args, "env": env, "cwd": cwd}).encode() + b"\n")
+            request = {"args": args, "env": env, "cwd": cwd, "parent": os.getpid()}
+            conn.sendall(json.dumps(request).encode() + b"\n")
             message, fds, _, _ = socket.recv_fds(conn, 1024, 1)
     except OSError:
         return None
