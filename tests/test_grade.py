@@ -12,6 +12,7 @@ solution's CI run with the hidden tests in place is ``test_notebooks.py``'s run 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 from pathlib import Path
@@ -19,9 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labfree import profiles
+from labfree import chapter, profiles
 from tools import forked_kernels, grade, student
-from tools.grade import course, run
+from tools.grade import course, record, run
 from tools.grade.execute import ForkingExecute
 
 SPECS = [student.spec(s) for s in student.assignments()]
@@ -234,3 +235,26 @@ def test_student_ids_are_safe_and_unique() -> None:
     assert [run._sid(n, taken) for n in ("ann lee", "ann_lee", "bo", "ann-lee")] == [
         "ann_lee", "ann_lee-2", "bo", "ann-lee"]
 
+
+def test_the_books_grading_record_is_committed_current_and_from_a_commit() -> None:
+    """The course page's table is read from results/grading_demo_vicreg.json: it must come from a
+    clean commit, with the assignment's CI profile and the limits record.py grades with now, and
+    hold one line per demo submission, graded against the assignment's parts as they are now."""
+    name = record.name("vicreg")
+    path = Path(__file__).resolve().parents[1] / "results" / f"{name}.json"
+    assert path.is_file(), f"{path.name} is missing: run python -m tools.grade record and commit it"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    provenance, data = saved["provenance"], saved["data"]
+    assert chapter.same_settings(provenance["settings"], record.settings("vicreg", "ci")), (
+        f"{path.name} is stale: the assignment's CI profile or the limits changed since it was made")
+    commit = provenance["commit"]
+    assert len(commit) == 40 and not commit.endswith("-dirty"), commit
+    assert provenance["threads"] == 1 and provenance["kernels"] == "forked"
+    spec = grade.specs()["vicreg"]
+    assert data["parts"] == {part: spec.points(part) for part in spec.parts}
+    assert data["partial_parts"] == grade.partial_parts(spec)
+    rows = {row["kind"]: row for row in data["rows"]}
+    assert {kind: row["student"] for kind, row in rows.items()} == grade.DEMO_STUDENTS
+    for row in rows.values():
+        assert set(row["points"]) == set(spec.parts) and row["maximum"] == spec.total
+        assert row["total"] == sum(row["points"].values()) and row["seconds"] > 0
