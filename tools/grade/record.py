@@ -24,7 +24,7 @@ from typing import Any
 from labfree import profiles, results
 from tools import forked_kernels
 
-from . import demo as demos
+from .demo import DEMO_STUDENTS, demo, partial_parts
 from .run import grade
 from .submissions import specs
 
@@ -70,17 +70,17 @@ def record(assignment: str = "vicreg", profile: str = "ci", *,
            directory: Path | None = None) -> Path:
     """Grade the demo submissions of ``assignment`` in ``profile`` and save the record."""
     spec = specs()[assignment]
-    kind_of = {student: kind for kind, student in demos.DEMO_STUDENTS.items()}
+    kind_of = {student: kind for kind, student in DEMO_STUDENTS.items()}
     with tempfile.TemporaryDirectory(prefix="labfree-demo-") as work:
         folder, out = Path(work) / "submissions", Path(work) / "grades.csv"
-        demos.demo(folder, assignment)
+        demo(folder, assignment)
         started, cpu = time.monotonic(), _cpu_seconds()
         with _one_thread():  # as make grade runs: one thread a kernel, kernels forked
             rows = grade(folder, out, timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT,
                          profile=profile)
         wall, cpu = time.monotonic() - started, _cpu_seconds() - cpu
     data = {"parts": {part: spec.points(part) for part in spec.parts},
-            "partial_parts": demos.partial_parts(spec), "cpu_time_s": round(cpu, 1),
+            "partial_parts": partial_parts(spec), "cpu_time_s": round(cpu, 1),
             "rows": [{"kind": kind_of[row.student],
                       **{k: v for k, v in dataclasses.asdict(row).items() if k != "errors"},
                       "errors": row.errors[:20]} for row in rows]}
