@@ -38,21 +38,22 @@ def _profile(spec: student.Spec) -> str:
         return "ci"
 
 
-def _grade_three(spec: student.Spec, folder: Path) -> tuple[dict[str, grade.Row], Path]:
+def _grade_three(spec: student.Spec, folder: Path) -> tuple[dict[str, grade.Row], Path, list[str]]:
     """One grading run over three submissions: the solution, the student version, and a partial
     submission broken after its completed parts (a cell that raises, one that never ends, two
     deleted cells), which must keep exactly the points of the parts it completed."""
     stem = spec.name.rsplit("/", 1)[-1]
-    made = {"solution": grade.filled(spec, spec.parts, answers=True),
-            "student": nbformat.reads(student.student_notebook(spec.source), as_version=4),
-            "broken": grade.broken(spec, base="partial")[0]}
+    version = grade.student_version(spec)
+    broken, deleted = grade.broken(spec, base="partial", version=version)
+    made = {"solution": grade.filled(spec, spec.parts, answers=True, version=version),
+            "student": version, "broken": broken}
     for kind, nb in made.items():
         (folder / kind).mkdir()
         nbformat.write(nb, folder / kind / f"{stem}.ipynb")
     out = folder / "grades.csv"
     profile = _profile(spec)
     rows = grade.grade(folder, out, timeout=900, cell_timeout=CELL_TIMEOUT[profile], profile=profile)
-    return {row.student: row for row in rows}, out
+    return {row.student: row for row in rows}, out, deleted
 
 
 # One test per assignment, not one per claim over a shared fixture: under `pytest -n 2` a
@@ -62,11 +63,11 @@ def _grade_three(spec: student.Spec, folder: Path) -> tuple[dict[str, grade.Row]
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_grading(spec: student.Spec, tmp_path: Path, offline_kernels, umap_compiled,
                  kernel_zygote) -> None:
-    rows, out = _grade_three(spec, tmp_path)
+    rows, out, deleted = _grade_three(spec, tmp_path)
     _the_solution_gets_full_marks(spec, rows["solution"])
     _the_student_version_gets_zero(spec, rows["student"])
     _a_partial_submission_gets_the_points_of_its_parts(spec, rows["broken"])
-    _a_broken_submission_is_reported(spec, rows, out)
+    _a_broken_submission_is_reported(spec, rows, out, deleted)
 
 
 def _the_solution_gets_full_marks(spec: student.Spec, row: grade.Row) -> None:
@@ -95,9 +96,9 @@ def _a_partial_submission_gets_the_points_of_its_parts(spec: student.Spec, row: 
     assert 0 < row.total == sum(spec.points(p) for p in done) < spec.total
 
 
-def _a_broken_submission_is_reported(spec: student.Spec, rows: dict[str, grade.Row], out: Path) -> None:
+def _a_broken_submission_is_reported(spec: student.Spec, rows: dict[str, grade.Row], out: Path,
+                                     deleted: list[str]) -> None:
     row = rows["broken"]
-    _, deleted = grade.broken(spec, base="partial")
     assert row.status.startswith("graded")
     assert "1 cell(s) timed out" in row.status and "raised" in row.status
     assert any("RuntimeError: a cell that raises" in e for e in row.errors)
@@ -133,7 +134,7 @@ def test_unreadable_and_unrecognised_files_get_a_line(tmp_path: Path) -> None:
 def test_a_renamed_notebook_is_recognised(spec: student.Spec) -> None:
     """By its metadata; without it, by the nbgrader ids of its cells; a bare notebook by nothing."""
     known = {s.name: s for s in SPECS}
-    nb = nbformat.reads(student.student_notebook(spec.source), as_version=4)
+    nb = grade.student_version(spec)
     assert grade.identify(nb, Path(grade.RENAMED_FILE), known) == (spec.name, "metadata")
     nb.metadata.pop("labfree")
     assert grade.identify(nb, Path(grade.RENAMED_FILE), known) == (spec.name, "cell ids")
@@ -164,7 +165,7 @@ def test_restore_and_parameters() -> None:
     """A deleted hidden-test cell comes back after the cell that precedes it in the master."""
     spec = SPECS[0]
     source, _ = student.nbgrader_source(spec.source)
-    nb = nbformat.reads(student.student_notebook(spec.source), as_version=4)
+    nb = grade.student_version(spec)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
     first = spec.tests[0].grade_id
     position = ids.index(first)

@@ -39,10 +39,21 @@ record of grading them).
 
 from __future__ import annotations
 
-from .demo import DEMO_STUDENTS, HANG, RAISE, RENAMED_FILE, broken, demo, filled, partial_parts
+from .demo import (
+                   DEMO_STUDENTS,
+                   HANG,
+                   RAISE,
+                   RENAMED_FILE,
+                   broken,
+                   demo,
+                   filled,
+                   partial_parts,
+                   student_version,
+)
 from .run import grade, grade_one, write_feedback, write_table
 from .submissions import Row, collect, identify, prepare, restore_grade_cells, set_parameters, specs
 
 __all__ = ["DEMO_STUDENTS", "HANG", "RAISE", "RENAMED_FILE", "Row", "broken", "collect", "demo",
            "filled", "grade", "grade_one", "identify", "partial_parts", "prepare",
-           "restore_grade_cells", "set_parameters", "specs", "write_feedback", "write_table"]
+           "restore_grade_cells", "set_parameters", "specs", "student_version", "write_feedback",
+           "write_table"]

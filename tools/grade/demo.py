@@ -4,6 +4,7 @@ grading tests hand them in."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import nbformat
@@ -19,10 +20,17 @@ HANG = "import time\n\nwhile True:  # a cell that never ends\n    time.sleep(1)"
 RAISE = 'raise RuntimeError("a cell that raises")'
 
 
-def filled(spec: student.Spec, parts: list[str], *, answers: bool = False) -> nbformat.NotebookNode:
-    """The student version with the master's solution of ``parts`` written in (and the model
-    answers, if ``answers``): what a student who did those parts hands in."""
-    nb = nbformat.reads(student.student_notebook(spec.source), as_version=4)
+def student_version(spec: student.Spec) -> nbformat.NotebookNode:
+    """The student version of an assignment, as handed out (nbgrader's release: about 1.4 s)."""
+    return nbformat.reads(student.student_notebook(spec.source), as_version=4)
+
+
+def filled(spec: student.Spec, parts: list[str], *, answers: bool = False,
+           version: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
+    """The student version (``version``, if already made; it is copied) with the master's solution
+    of ``parts`` written in (and the model answers, if ``answers``): what a student who did those
+    parts hands in."""
+    nb = copy.deepcopy(version) if version is not None else student_version(spec)
     source, _ = student.nbgrader_source(spec.source)
     code = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
             if c.metadata.get("nbgrader", {}).get("solution")}
@@ -41,13 +49,15 @@ def partial_parts(spec: student.Spec) -> list[str]:
     return spec.parts[:max(1, len(spec.parts) // 2)] if len(spec.parts) > 1 else []
 
 
-def broken(spec: student.Spec, *, base: str = "partial") -> tuple[nbformat.NotebookNode, list[str]]:
+def broken(spec: student.Spec, *, base: str = "partial",
+           version: nbformat.NotebookNode | None = None) -> tuple[nbformat.NotebookNode, list[str]]:
     """A submission broken three ways: a cell that raises, a cell that never ends, and two deleted
     cells (the first hidden-test cell of a part left undone, and the last solution cell). ``base``
     is what is broken: the ``"partial"`` submission (its completed parts keep their points) or the
-    ``"student"`` version. Returns the notebook and the deleted cells' ids."""
+    ``"student"`` version (``version``: as for :func:`filled`). Returns the notebook and the
+    deleted cells' ids."""
     done = partial_parts(spec) if base == "partial" else []
-    nb = filled(spec, done)
+    nb = filled(spec, done, version=version)
     todo = [t for t in spec.tests if t.part not in done]
     deleted = [todo[0].grade_id, spec.solution_ids[spec.parts[-1]][-1]]
 
@@ -68,11 +78,12 @@ def demo(folder: Path, name: str) -> dict[str, Path]:
     the student version untouched, a partial one, a broken one, a renamed one (the solution)."""
     spec = specs()[name]
     stem = name.rsplit("/", 1)[-1]
-    made = {"solution": filled(spec, spec.parts, answers=True),
-            "student": nbformat.reads(student.student_notebook(spec.source), as_version=4),
-            "partial": filled(spec, partial_parts(spec)),
-            "broken": broken(spec)[0],
-            "renamed": filled(spec, spec.parts, answers=True)}
+    version = student_version(spec)  # made once, each submission from a copy
+    made = {"solution": filled(spec, spec.parts, answers=True, version=version),
+            "student": version,
+            "partial": filled(spec, partial_parts(spec), version=version),
+            "broken": broken(spec, version=version)[0],
+            "renamed": filled(spec, spec.parts, answers=True, version=version)}
     paths = {}
     for kind, nb in made.items():
         file = RENAMED_FILE if kind == "renamed" else f"{stem}.ipynb"
