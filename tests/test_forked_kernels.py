@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -91,13 +92,16 @@ def test_a_cell_timeout_interrupts_a_forked_kernel(tmp_path) -> None:
 
 
 MANAGER = """\
-import asyncio
+import asyncio, json
 from tools.forked_kernels import ForkingKernelManager
 
 async def main():
     manager = ForkingKernelManager()
     await manager.start_kernel()
-    print(manager.provisioner.pid, flush=True)
+    info = manager.get_connection_info()
+    files = [manager.connection_file, *(f"{info['ip']}-{info[name]}" for name in info
+                                        if name.endswith("_port"))]
+    print(json.dumps([manager.provisioner.pid, files]), flush=True)
     await asyncio.sleep(600)
 
 asyncio.run(main())
@@ -111,11 +115,14 @@ def test_a_forked_kernel_exits_with_the_process_that_asked_for_it() -> None:
         manager = subprocess.Popen([sys.executable, "-c", MANAGER], cwd=book.ROOT,
                                    stdout=subprocess.PIPE, text=True)
         try:
-            pid = int(manager.stdout.readline())
+            pid, files = json.loads(manager.stdout.readline())
             assert not _gone(pid, within=1)  # it runs while its manager does
+            assert len(files) == 6 and all(os.path.exists(f) for f in files)
             manager.kill()
             manager.wait(10)
             assert _gone(pid)
+            # the files its manager would have removed: the connection file, the socket files
+            assert not any(os.path.exists(f) for f in files)
         finally:
             manager.kill()
             manager.stdout.close()
@@ -143,3 +150,32 @@ def test_where_kernels_cannot_be_forked_no_zygote_starts(monkeypatch) -> None:
     monkeypatch.delenv(forked_kernels.ENV, raising=False)  # a session's zygote (conftest.py)
     with forked_kernels.zygote() as path:
         assert path is None and forked_kernels.ENV not in os.environ
+
+
+SOCKETS = """\
+import json, os, stat
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+ports = [app.shell_port, app.iopub_port, app.stdin_port, app.control_port, app.hb_port]
+paths = [f"{app.ip}-{port}" for port in ports]
+print(json.dumps({"transport": app.transport, "paths": paths,
+                  "sockets": [stat.S_ISSOCK(os.stat(p).st_mode) for p in paths]}))
+"""
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "fresh"])
+def test_kernels_talk_over_unix_sockets_removed_with_them(tmp_path, monkeypatch, forked) -> None:
+    """No TCP port to lose to a kernel another process starts at the same moment ("Address
+    already in use" in a kernel the manager had picked a free port for)."""
+    if not forked:
+        monkeypatch.delenv(forked_kernels.ENV, raising=False)
+    nb = _notebook(SOCKETS)
+    with forked_kernels.zygote() if forked else contextlib.nullcontext():
+        result = single_nb_execution(nb, cwd=str(tmp_path), timeout=120, allow_errors=False,
+                                     kernel_manager_class=forked_kernels.ForkingKernelManager)
+    assert result.err is None
+    seen = json.loads(nb.cells[0].outputs[0]["text"])
+    assert seen["transport"] == "ipc" and all(seen["sockets"]) and len(set(seen["paths"])) == 5
+    # absolute (the kernel runs in the page's folder), short enough for a socket address
+    assert all(os.path.isabs(p) and len(p.encode()) < 100 for p in seen["paths"])
+    assert not any(os.path.exists(p) for p in seen["paths"])  # gone with the kernel

@@ -42,6 +42,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from traitlets import default
 
 ENV = "LABFREE_KERNEL_ZYGOTE"
 # What the chapters' first cells import; a module missing here is imported by the kernel as usual.
@@ -138,6 +139,12 @@ def _exit_with(pid: int) -> None:
 
     def watch() -> None:
         select.select([pidfd], [], [])
+        # the manager would have removed the connection file and the kernel's socket files
+        with contextlib.suppress(Exception):
+            from ipykernel.kernelapp import IPKernelApp
+
+            if IPKernelApp.initialized():
+                IPKernelApp.instance().cleanup_connection_file()  # and its ipc files
         os._exit(1)
 
     threading.Thread(target=watch, name="labfree-parent-watch", daemon=True).start()
@@ -325,7 +332,25 @@ class ForkProvisioner(LocalProvisioner):
 
 
 class ForkingKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager whose kernels come from the zygote at ``$LABFREE_KERNEL_ZYGOTE``."""
+    """An AsyncKernelManager whose kernels come from the zygote at ``$LABFREE_KERNEL_ZYGOTE``.
+
+    On Linux its kernels talk ZeroMQ over Unix sockets (``transport="ipc"``), forked or not.
+    Over TCP the manager picks free ports by binding port 0 and closing it, and the kernel binds
+    them later: a kernel started at the same moment by another process (the second test worker,
+    the book's second job) can take one in between, and the kernel dies with "Address already in
+    use" (papermill#511). A socket file named after the kernel has no such window."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc" if sys.platform == "linux" else "tcp"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        if self.transport != "ipc":
+            return super()._ip_default()
+        # short and absolute: a Unix socket path holds 107 bytes, and the kernel runs in the
+        # page's directory; jupyter_client removes the files when the kernel shuts down
+        return os.path.join(tempfile.gettempdir(), f"labfree-kernel-{uuid.uuid4().hex[:12]}")
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.provisioner is None and os.environ.get(ENV):
