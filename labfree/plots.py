@@ -323,3 +323,28 @@ def throughput_bars(table: pd.DataFrame, *, pipelines: Sequence[str] = ("bare", 
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="small", ncol=len(pipelines))
     return ax
+
+
+def time_breakdown(rows: Sequence[dict], groups: Sequence[str], *, ax: Axes | None = None) -> Axes:
+    """Horizontal stacked bars of a step's milliseconds by operator group: one bar per row
+    (``{"encoder", "precision", "ms": {group: milliseconds}}``, as
+    :mod:`labfree.bench.profile` records them), one segment per group in ``groups``' order."""
+    if not rows:
+        raise ValueError("no rows to draw")
+    missing = sorted({g for row in rows for g in groups if g not in row["ms"]})
+    if missing:
+        raise ValueError(f"rows lack the groups {missing}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.9 + 0.42 * len(rows)), constrained_layout=True)
+    y = np.arange(len(rows))[::-1]  # the first row on top
+    left = np.zeros(len(rows))
+    colours = plt.get_cmap("tab10")
+    for k, group in enumerate(groups):
+        widths = np.array([row["ms"][group] for row in rows])
+        ax.barh(y, widths, left=left, color=colours(k % 10), label=group, height=0.7)
+        left += widths
+    ax.set_yticks(y, [f"{row['encoder']} {row['precision']}" for row in rows], fontsize=8)
+    ax.set_xlabel("milliseconds per training step")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    return ax

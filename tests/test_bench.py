@@ -62,7 +62,7 @@ def test_metrics_benchmark_probes():
 def test_one_command_line_lists_the_benchmarks(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--help"])
-    assert "{train,suite,augment,metrics}" in capsys.readouterr().out
+    assert "{train,suite,profile,augment,metrics}" in capsys.readouterr().out
 
 
 def test_suite_measures_each_encoder_in_every_precision_and_derives_the_ratios(tmp_path):
@@ -80,4 +80,34 @@ def test_suite_measures_each_encoder_in_every_precision_and_derives_the_ratios(t
     ratios = [row["labfree_over_bare"] for row in record["table"]]
     assert record["targets_met"]["labfree_over_bare"] == all(x >= 0.9 for x in ratios)
     assert record["targets_met"]["bf16_over_fp32"] == (bf16 / fp32 >= 2.0)
+    assert PROVENANCE <= set(record["provenance"])
+
+
+def test_operators_fall_into_the_groups_bf16_treats_alike():
+    group = bench.profile.group_of
+    assert group("aten::mkldnn_convolution") == group("aten::convolution_backward") == "convolution"
+    assert group("aten::mm") == group("aten::addmm") == "matrix product"
+    assert group("aten::native_batch_norm_backward") == "batch norm"
+    assert group("aten::clamp_min_") == group("aten::threshold_backward") == "ReLU"
+    assert group("aten::max_pool2d_with_indices") == "pooling"
+    assert group("aten::_to_copy") == group("aten::copy_") == "casts and copies"
+    assert group("aten::fill_") == group("aten::_foreach_add_") == bench.profile.OTHER
+
+
+def test_profile_benchmark(tmp_path):
+    out = tmp_path / "bench_profile.json"
+    record = bench.main(["profile", "--device", "cpu", "--threads", "1", "--encoders", "small_cnn-16",
+                         "--batch-size", "8", "--steps", "1", "--repeats", "1", "--warmup", "0",
+                         "--profiled", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    assert [(r["encoder"], r["precision"]) for r in record["rows"]] == [("small_cnn-16", "fp32"),
+                                                                        ("small_cnn-16", "bf16")]
+    for row in record["rows"]:
+        assert set(row["share"]) == set(row["ms"]) == set(record["groups"])
+        assert sum(row["share"].values()) == pytest.approx(1.0)
+        assert sum(row["ms"].values()) == pytest.approx(row["ms_per_step"])
+        assert row["share"]["convolution"] > 0  # a CNN's step convolves
+    fp32, bf16 = record["rows"]
+    (speedup,) = record["speedup"]
+    assert speedup["step"] == pytest.approx(fp32["ms_per_step"] / bf16["ms_per_step"])
     assert PROVENANCE <= set(record["provenance"])

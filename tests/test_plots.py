@@ -99,3 +99,20 @@ def test_throughput_bars_draw_one_bar_per_pipeline_and_row():
         "bare", "labfree", "conventional"]
     with pytest.raises(ValueError, match="columns"):
         plots.throughput_bars(table.drop(columns="labfree"))
+
+
+def test_time_breakdown_stacks_each_rows_groups_to_its_step_time():
+    rows = [{"encoder": "cnn", "precision": "fp32", "ms": {"conv": 60.0, "norm": 30.0, "rest": 10.0}},
+            {"encoder": "cnn", "precision": "bf16", "ms": {"conv": 20.0, "norm": 25.0, "rest": 10.0}}]
+    ax = plots.time_breakdown(rows, ["conv", "norm", "rest"])
+    ends = {}
+    for patch in ax.patches:  # each bar's segments end where the next starts
+        y = round(patch.get_y(), 3)
+        ends[y] = max(ends.get(y, 0.0), patch.get_x() + patch.get_width())
+    assert sorted(round(e) for e in ends.values()) == [55, 100]
+    labels = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [labels[y] for y in sorted(labels, reverse=True)] == ["cnn fp32", "cnn bf16"]  # top down
+    assert [t.get_text() for t in ax.get_legend().texts] == ["conv", "norm", "rest"]
+    with pytest.raises(ValueError, match="lack the groups"):
+        plots.time_breakdown(rows, ["conv", "pooling"])
+    plt.close("all")

@@ -2,7 +2,7 @@
 
 A measurement, not part of the library's API::
 
-    python -m labfree.bench suite --device cpu --threads 1 --out results/bench_train_cpu.json
+    python -m labfree.bench suite --device cpu --threads 1 --out results/bench_train_cpu_xeon.json
     python -m labfree.bench suite --device cuda --encoders resnet18l --batch-size 512 1024 \\
         --precisions bf16 --compile --out results/bench_train_cuda.json
 

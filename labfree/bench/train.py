@@ -157,18 +157,49 @@ def run(device: str = "cpu", batch_size: int = 256, encoder: str = "resnet18l", 
     return record
 
 
+def bench_config(dev: torch.device, batch_size: int, encoder: str, method: str, epochs: int, compile: bool,
+                 seed: int, precision: str, encoder_kwargs: dict[str, Any], dataset_name: str
+                 ) -> train.TrainConfig:
+    """The run every rate of one (encoder, precision) measures: constant schedule, no collapse
+    check, a milestone after every epoch (the bare step's turns), resolved for ``dev``."""
+    amp = "auto" if precision == "auto" else precision == "bf16"
+    return train.TrainConfig(method, encoder=encoder, encoder_kwargs=encoder_kwargs, batch_size=batch_size,
+                             epochs=epochs, schedule="constant", device=str(dev), compile=compile,
+                             seed=seed, progress=False, collapse_threshold=0.0, amp=amp,
+                             milestone_every=1,
+                             channels_last=False if precision == "fp32-nchw" else "auto"
+                             ).resolved(dataset_name)
+
+
+def bare_steps(config: train.TrainConfig, dataset: Any, dev: torch.device, seed: int,
+               total: int) -> Callable[[int], None]:
+    """``k`` steps of the bare step: labfree's model, loss and optimiser step on one fixed
+    augmented batch that stays on ``dev``; ``total`` bounds the steps all calls take together."""
+    two_views = config.method != "supervised"
+    aug1, aug2 = augment.pair(config.augment, mean=dataset.mean, std=dataset.std)
+    generator = torch.Generator(dev).manual_seed(seed)
+    batch = dataset.images[:config.batch_size].to(dev)
+    x1 = aug1(batch, generator)
+    x2 = aug2(batch, generator) if two_views else None
+    y = dataset.labels[:config.batch_size].to(dev)
+    model, optimizer, scheduler = _model(config, len(dataset.classes), dev, total)
+    counter = iter(range(total))
+
+    def steps(k: int) -> None:
+        for _ in range(k):
+            train.train_step(model, optimizer, scheduler, x1, x2, y, step=next(counter), total_steps=total,
+                             amp=config.amp, channels_last=config.channels_last)
+
+    return steps
+
+
 def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size: int, steps: int,
             repeats: int, warmup: int, workers: int | None, compile: bool, seed: int, precision: str,
             encoder_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The three rates of one (encoder, precision) on ``dev``: :func:`run` without the provenance."""
     dataset = _dataset(size, batch_size * steps, seed)
-    amp = "auto" if precision == "auto" else precision == "bf16"
-    config = train.TrainConfig(method, encoder=encoder, encoder_kwargs=encoder_kwargs, batch_size=batch_size,
-                               epochs=repeats + 1, schedule="constant", device=str(dev), compile=compile,
-                               seed=seed, progress=False, collapse_threshold=0.0, amp=amp,
-                               milestone_every=1,  # the bare step's turns (1)
-                               channels_last=False if precision == "fp32-nchw" else "auto"
-                               ).resolved(dataset.name)
+    config = bench_config(dev, batch_size, encoder, method, repeats + 1, compile, seed, precision,
+                          encoder_kwargs, dataset.name)
     amp, channels_last = config.amp, config.channels_last
     prefetch = use_prefetch(config.prefetch, dev)
     if workers is None:
@@ -179,20 +210,8 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
     images = batch_size * steps  # source images per timed repeat
 
     # (1) bare step: one fixed augmented batch, already on the device
-    aug1, aug2 = augment.pair(config.augment, mean=dataset.mean, std=dataset.std)
-    generator = torch.Generator(dev).manual_seed(seed)
-    batch = dataset.images[:batch_size].to(dev)
-    x1 = aug1(batch, generator)
-    x2 = aug2(batch, generator) if two_views else None
-    y = dataset.labels[:batch_size].to(dev)
     total = (warmup + steps * repeats) * 2
-    model, optimizer, scheduler = _model(config, len(dataset.classes), dev, total)
-    counter = iter(range(total))
-
-    def bare_steps(k: int) -> None:
-        for _ in range(k):
-            train.train_step(model, optimizer, scheduler, x1, x2, y, step=next(counter),
-                             total_steps=total, **step_kw)
+    bare_block = bare_steps(config, dataset, dev, seed, total)
 
     bare: list[float] = []
 
@@ -200,16 +219,17 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
         """Between labfree's epochs: the bare warm-up before the first, a timed block after each
         of the first ``repeats`` (each precedes a timed epoch: the first epoch is the warm-up)."""
         if state.epoch == 0:
-            bare_steps(warmup)
+            bare_block(warmup)
         elif state.epoch <= repeats:
-            bare.append(clock(lambda: bare_steps(steps), dev)[1])
+            bare.append(clock(lambda: bare_block(steps), dev)[1])
 
     # (2) labfree: the training loop itself, its first epoch the warm-up, (1) between its epochs
     result = train.train(config, dataset, callbacks=[bare_turn])
     labfree = [images / h["images_per_s"] for h in result.history[1:]]
     rates["bare"], rates["labfree"] = throughput(images, bare), throughput(images, labfree)
     pairs = [b / s for b, s in zip(bare, labfree, strict=True)]  # labfree over bare, per turn
-    del result, model, optimizer, scheduler
+    del result
+    bare_block = None  # frees the bare step's model before (3) builds its own
 
     # (3) conventional: PIL + torchvision.transforms per image + DataLoader workers. One sampler
     # covers every batch, so the workers never stop and restart at an epoch boundary.
