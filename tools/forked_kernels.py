@@ -321,6 +321,9 @@ class ForkProvisioner(LocalProvisioner):
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or os.getcwd())
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
+        # what jupyter_client's launcher tells the kernels it starts; without it ipykernel takes
+        # itself for a terminal's `ipython kernel` and prints a connection banner to stdout
+        env.setdefault("JPY_PARENT_PID", str(os.getpid()))
         process = _fork_kernel(path, args, env, cwd)
         if process is None:
             self.log.warning("the kernel zygote at %s is gone; starting the kernel directly", path)
