@@ -20,8 +20,9 @@ PROBE = """\
 import json, os, sys
 preloaded = "torch" in sys.modules and "labfree.train" in sys.modules
 import matplotlib, numpy as np, torch
+from ipykernel.kernelapp import IPKernelApp
 print(json.dumps({"cwd": os.getcwd(), "var": os.environ.get("PAGE_VARIABLE"), "path": sys.path,
-                  "parent": os.environ.get("JPY_PARENT_PID"),
+                  "parent": [os.environ.get("JPY_PARENT_PID"), IPKernelApp.instance().parent_handle],
                   "backend": matplotlib.get_backend(), "preloaded": preloaded, "pid": os.getpid(),
                   "torch": torch.rand(4).tolist(), "numpy": np.random.rand(4).tolist()}))
 """
@@ -76,7 +77,9 @@ def test_a_forked_kernel_is_a_fresh_kernel_with_the_imports_done(tmp_path, monke
         assert forked["var"] == value
         assert forked["path"] == fresh["path"]
         assert forked["backend"] == fresh["backend"]
-        assert forked["parent"] == fresh["parent"] == str(os.getpid())  # the manager's process
+        # the manager's process, in the environment and where ipykernel reads it (with none, it
+        # takes itself for a terminal's `ipython kernel` and prints a banner to stdout)
+        assert forked["parent"] == fresh["parent"] == [str(os.getpid()), os.getpid()]
         assert _gone(forked["pid"])  # shut down with the notebook
     # random states seeded per process, as in fresh processes, not copied from the zygote
     assert first["torch"] != second["torch"] and first["numpy"] != second["numpy"]

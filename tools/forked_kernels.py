@@ -99,8 +99,12 @@ def _become_kernel(request: dict[str, Any]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        sys.argv = [str(Path(importlib.import_module("ipykernel").__file__).parent / "__main__.py"),
-                    *request["args"]]
+        args = list(request["args"])
+        # ipykernel reads JPY_PARENT_PID into a class default on import, which the zygote did
+        # before any manager set it: the kernel's own value goes on the command line instead
+        if os.environ.get("JPY_PARENT_PID"):
+            args.append(f"--IPKernelApp.parent_handle={os.environ['JPY_PARENT_PID']}")
+        sys.argv = [str(Path(importlib.import_module("ipykernel").__file__).parent / "__main__.py"), *args]
         # a new process's random states: NumPy's global one and torch's default generator are
         # seeded from the OS in every new process (Python's `random` reseeds itself on fork)
         if "numpy" in sys.modules:
@@ -111,7 +115,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
             importlib.reload(sys.modules["sitecustomize"])
         from ipykernel import kernelapp
 
-        kernelapp.launch_new_instance(argv=request["args"])
+        kernelapp.launch_new_instance(argv=args)
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:
