@@ -325,8 +325,9 @@ class ForkProvisioner(LocalProvisioner):
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or os.getcwd())
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-        # what jupyter_client's launcher tells the kernels it starts; without it ipykernel takes
-        # itself for a terminal's `ipython kernel` and prints a connection banner to stdout
+        # what jupyter_client's launcher tells the kernels it starts (the child hands it on to
+        # ipykernel, _become_kernel); without it ipykernel takes itself for a terminal's
+        # `ipython kernel` and prints a connection banner to stdout
         env.setdefault("JPY_PARENT_PID", str(os.getpid()))
         process = _fork_kernel(path, args, env, cwd)
         if process is None:
@@ -355,9 +356,12 @@ class ForkingKernelManager(AsyncKernelManager):
     def _default_ip(self) -> str:
         if self.transport != "ipc":
             return super()._ip_default()
-        # short and absolute: a Unix socket path holds 107 bytes, and the kernel runs in the
-        # page's directory; jupyter_client removes the files when the kernel shuts down
-        return os.path.join(tempfile.gettempdir(), f"labfree-kernel-{uuid.uuid4().hex[:12]}")
+        # short and absolute: a Unix socket path holds 107 bytes (a long $TMPDIR falls back to
+        # /tmp), and the kernel runs in the page's directory; jupyter_client removes the files
+        # when the kernel shuts down
+        name = f"labfree-kernel-{uuid.uuid4().hex[:12]}"
+        path = os.path.join(tempfile.gettempdir(), name)
+        return path if len(path.encode()) < 100 else os.path.join("/tmp", name)
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.provisioner is None and os.environ.get(ENV):
