@@ -111,3 +111,5 @@ def test_profile_benchmark(tmp_path):
     (speedup,) = record["speedup"]
     assert speedup["step"] == pytest.approx(fp32["ms_per_step"] / bf16["ms_per_step"])
     assert PROVENANCE <= set(record["provenance"])
+    with pytest.raises(ValueError, match="CUDA activity"):
+        bench.profile.run("cuda")

@@ -74,9 +74,12 @@ def run(device: str = "cpu", encoders: tuple[str, ...] = DEFAULT_CPU, batch_size
     unknown = sorted(set(encoders) - set(ENCODERS))
     if unknown:
         raise ValueError(f"unknown encoders {unknown}; choose from {sorted(ENCODERS)}.")
+    dev = torch.device(device)
+    if dev.type != "cpu":
+        raise ValueError(f"the profile adds up CPU operators' own time, which on {dev.type} is the time "
+                         "to launch kernels; profile a GPU with torch.profiler's CUDA activity instead.")
     if threads is not None:
         torch.set_num_threads(threads)
-    dev = torch.device(device)
     dataset = _dataset(size, batch_size, seed)
     rows = []
     with results.timer() as wall:
