@@ -335,7 +335,7 @@ def time_breakdown(rows: Sequence[dict], groups: Sequence[str], *, ax: Axes | No
     if missing:
         raise ValueError(f"rows lack the groups {missing}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 0.9 + 0.42 * len(rows)), constrained_layout=True)
+        _, ax = plt.subplots(figsize=(9.5, 0.9 + 0.42 * len(rows)), constrained_layout=True)
     y = np.arange(len(rows))[::-1]  # the first row on top
     left = np.zeros(len(rows))
     colours = plt.get_cmap("tab10")
@@ -346,5 +346,6 @@ def time_breakdown(rows: Sequence[dict], groups: Sequence[str], *, ax: Axes | No
     ax.set_yticks(y, [f"{row['encoder']} {row['precision']}" for row in rows], fontsize=8)
     ax.set_xlabel("milliseconds per training step")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    # beside the bars, not over them: a bar may reach any length
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
