@@ -79,11 +79,12 @@ def demo(folder: Path, name: str) -> dict[str, Path]:
     spec = specs()[name]
     stem = name.rsplit("/", 1)[-1]
     version = student_version(spec)  # made once, each submission from a copy
-    made = {"solution": filled(spec, spec.parts, answers=True, version=version),
+    solution = filled(spec, spec.parts, answers=True, version=version)
+    made = {"solution": solution,
             "student": version,
             "partial": filled(spec, partial_parts(spec), version=version),
             "broken": broken(spec, version=version)[0],
-            "renamed": filled(spec, spec.parts, answers=True, version=version)}
+            "renamed": solution}  # the same notebook, under another file name
     paths = {}
     for kind, nb in made.items():
         file = RENAMED_FILE if kind == "renamed" else f"{stem}.ipynb"
