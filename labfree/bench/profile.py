@@ -30,7 +30,7 @@ from labfree import results
 
 from .suite import DEFAULT_CPU, ENCODERS
 from .timing import repeat
-from .train import _dataset, bare_steps, bench_config
+from .train import bare_steps, bench_config, bench_dataset
 
 __all__ = ["GROUPS", "group_of", "run"]
 
@@ -80,7 +80,7 @@ def run(device: str = "cpu", encoders: tuple[str, ...] = DEFAULT_CPU, batch_size
                          "to launch kernels; profile a GPU with torch.profiler's CUDA activity instead.")
     if threads is not None:
         torch.set_num_threads(threads)
-    dataset = _dataset(size, batch_size, seed)
+    dataset = bench_dataset(size, batch_size, seed)
     rows = []
     with results.timer() as wall:
         for name in encoders:

@@ -73,7 +73,9 @@ class _RandomImages:
         self.mean, self.std = CIFAR_MEAN, CIFAR_STD
 
 
-def _dataset(size: int, n: int, seed: int) -> Any:
+def bench_dataset(size: int, n: int, seed: int) -> Any:
+    """``n`` images the benchmarks train on: the shapes (``size`` 28, repeated when ``n`` asks for
+    more) or random CIFAR-sized ones (32)."""
     if size == 28:
         shapes = data.load("shapes", "train", seed=seed)
         reps = -(-n // len(shapes))  # repeat the 10 000 images when more are asked for
@@ -197,7 +199,7 @@ def measure(dev: torch.device, batch_size: int, encoder: str, method: str, size:
             repeats: int, warmup: int, workers: int | None, compile: bool, seed: int, precision: str,
             encoder_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The three rates of one (encoder, precision) on ``dev``: :func:`run` without the provenance."""
-    dataset = _dataset(size, batch_size * steps, seed)
+    dataset = bench_dataset(size, batch_size * steps, seed)
     config = bench_config(dev, batch_size, encoder, method, repeats + 1, compile, seed, precision,
                           encoder_kwargs, dataset.name)
     amp, channels_last = config.amp, config.channels_last
