@@ -104,6 +104,35 @@ def test_small_vgg_is_plain_with_max_pooling():
         M.small_vgg(convs=(1, 1, 1))
 
 
+def _rectify_then_pool(model: nn.Sequential) -> nn.Sequential:
+    """The same modules in the textbook order conv-BN-ReLU-pool."""
+    layers = list(model)
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i], nn.MaxPool2d) and isinstance(layers[i + 1], nn.ReLU):
+            layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_small_vgg_pools_before_relu_with_the_same_values_and_gradients(amp):
+    model = M.small_vgg(width=8, out_dim=16, convs=(1, 2, 1, 2))
+    kinds = [type(m).__name__ for m in model]
+    assert kinds[:7] == ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU"]
+    textbook = _rectify_then_pool(model)
+    assert [type(m).__name__ for m in textbook][2:4] == ["ReLU", "MaxPool2d"]
+    x = images(28, n=4)
+    outputs, grads = [], []
+    for net in (model, textbook):  # the same modules, so the same parameters
+        net.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            h = net(x)
+        (h.float() * torch.arange(16.0)).sum().backward()
+        outputs.append(h)
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert torch.equal(*outputs)
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
 @pytest.mark.parametrize("size", [28, 32])
 def test_small_vit_shapes(size):
     model = M.small_vit(dim=32, depth=2, heads=4, patch_size=4, image_size=28).eval()
