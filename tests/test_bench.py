@@ -94,6 +94,20 @@ def test_operators_fall_into_the_groups_bf16_treats_alike():
     assert group("aten::fill_") == group("aten::_foreach_add_") == bench.profile.OTHER
 
 
+def test_gain_if_halved_bounds_bf16_kernels_of_the_memory_bound_groups():
+    def row(encoder, precision, **ms):
+        return {"encoder": encoder, "precision": precision, "ms": ms}
+
+    rows = [row("a", "fp32", convolution=60.0, ReLU=40.0),
+            row("a", "bf16", convolution=20.0, ReLU=40.0),  # ReLU unchanged: could reach 20
+            row("b", "fp32", convolution=50.0, ReLU=50.0),
+            row("b", "bf16", convolution=25.0, ReLU=10.0),  # ReLU already under half: kept
+            row("c", "bf16", convolution=1.0)]               # no float32 row: no gain
+    gains = bench.profile.gain_if_halved(rows, groups=("ReLU",))
+    assert gains == {"a": pytest.approx(100 / 40), "b": pytest.approx(100 / 35)}
+    assert bench.profile.gain_if_halved(rows, groups=())["a"] == pytest.approx(100 / 60)
+
+
 def test_profile_benchmark(tmp_path):
     out = tmp_path / "bench_profile.json"
     record = bench.main(["profile", "--device", "cpu", "--threads", "1", "--encoders", "small_cnn-16",
