@@ -111,16 +111,17 @@ def run(device: str = "cpu", encoders: tuple[str, ...] = DEFAULT_CPU, batch_size
     return record
 
 
+def _fp32_bf16(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The (float32, bf16) rows of every encoder profiled in both, in the rows' order."""
+    fp32 = {r["encoder"]: r for r in rows if r["precision"] == "fp32"}
+    return [(fp32[r["encoder"]], r) for r in rows if r["precision"] == "bf16" and r["encoder"] in fp32]
+
+
 def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per encoder: bf16's speed-up of the whole step and of each group over float32."""
-    out = []
-    for row in rows:
-        fp32 = next((r for r in rows if r["encoder"] == row["encoder"] and r["precision"] == "fp32"), None)
-        if row["precision"] != "bf16" or fp32 is None:
-            continue
-        out.append({"encoder": row["encoder"], "step": fp32["ms_per_step"] / row["ms_per_step"],
-                    **{g: fp32["ms"][g] / row["ms"][g] for g in row["ms"] if row["ms"][g] > 0}})
-    return out
+    return [{"encoder": bf16["encoder"], "step": fp32["ms_per_step"] / bf16["ms_per_step"],
+             **{g: fp32["ms"][g] / ms for g, ms in bf16["ms"].items() if ms > 0}}
+            for fp32, bf16 in _fp32_bf16(rows)]
 
 
 def gain_if_halved(rows: list[dict[str, Any]], groups: tuple[str, ...] = MEMORY_BOUND) -> dict[str, float]:
@@ -131,15 +132,11 @@ def gain_if_halved(rows: list[dict[str, Any]], groups: tuple[str, ...] = MEMORY_
     operator can reach without fusing operators (fewer passes over the activations): the result
     bounds what better bf16 kernels for ``groups`` alone could give.
     """
-    ms = {(r["encoder"], r["precision"]): r["ms"] for r in rows}
     out = {}
-    for encoder, precision in ms:
-        if precision != "bf16" or (encoder, "fp32") not in ms:
-            continue
-        fp32, bf16 = ms[encoder, "fp32"], ms[encoder, "bf16"]
-        halved = sum(bf16.values()) - sum(bf16.get(g, 0.0) - min(bf16.get(g, 0.0), fp32.get(g, 0.0) / 2)
-                                          for g in groups)
-        out[encoder] = sum(fp32.values()) / halved
+    for fp32, bf16 in _fp32_bf16(rows):
+        halved = sum(min(ms, fp32["ms"].get(g, 0.0) / 2) if g in groups else ms
+                     for g, ms in bf16["ms"].items())
+        out[bf16["encoder"]] = sum(fp32["ms"].values()) / halved
     return out
 
 
