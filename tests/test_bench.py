@@ -1,11 +1,13 @@
 """Smoke tests for labfree.bench: each benchmark runs at a tiny size on the CPU through the one
-command line, and writes a record with the fields book/performance.md reads."""
+command line, and writes a record with the fields book/performance.md reads; the helpers that derive
+numbers from the measurements are checked on known answers."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
 from labfree import bench
 
@@ -62,7 +64,7 @@ def test_metrics_benchmark_probes():
 def test_one_command_line_lists_the_benchmarks(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--help"])
-    assert "{train,suite,profile,augment,metrics}" in capsys.readouterr().out
+    assert "{train,suite,profile,accuracy,augment,metrics}" in capsys.readouterr().out
 
 
 def test_suite_measures_each_encoder_in_every_precision_and_derives_the_ratios(tmp_path):
@@ -127,3 +129,39 @@ def test_profile_benchmark(tmp_path):
     assert PROVENANCE <= set(record["provenance"])
     with pytest.raises(ValueError, match="CUDA activity"):
         bench.profile.run("cuda")
+
+
+def test_relative_errors_over_all_tensors_and_per_tensor():
+    reference = {"a": torch.tensor([3.0, 4.0], dtype=torch.float64), "b": torch.tensor([0.0, 2.0]),
+                 "c": torch.tensor([1.0])}
+    grads = {"a": torch.tensor([3.0, 4.5]), "b": torch.tensor([0.0, 2.0]), "c": torch.tensor([1.1])}
+    errors = bench.accuracy.relative_errors(grads, reference)
+    # all together: |(0, .5, 0, 0, .1)| / |(3, 4, 0, 2, 1)|; per tensor: a 0.1, b 0, c 0.1
+    assert errors["error"] == pytest.approx((0.25 + 0.01) ** 0.5 / 30 ** 0.5)
+    assert errors["median"] == pytest.approx(0.1) and errors["worst"] == pytest.approx(0.1)
+    assert errors["worst_tensor"] in ("a", "c")
+    with pytest.raises(ValueError, match="other tensors"):
+        bench.accuracy.relative_errors({"a": grads["a"]}, reference)
+
+
+def test_accuracy_benchmark_measures_each_precision_against_float64(tmp_path):
+    out = tmp_path / "bench_accuracy.json"
+    record = bench.main(["accuracy", "--device", "cpu", "--threads", "1", "--encoders", "small_cnn-16",
+                         "--batch-size", "16", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    rows = {r["precision"]: r for r in record["rows"]}
+    assert list(rows) == ["fp32-nchw", "fp32", "bf16"]
+    assert (rows["fp32-nchw"]["amp"], rows["fp32-nchw"]["channels_last"]) == (False, False)
+    assert (rows["fp32"]["amp"], rows["fp32"]["channels_last"]) == (False, True)  # labfree's CPU layout
+    assert (rows["bf16"]["amp"], rows["bf16"]["channels_last"]) == (True, True)
+    # float32 rounds to 6e-8, bf16 to 2e-3: a dozen layers' backward pass keeps float32 far under
+    # 1e-4 per tensor, and bf16 above its own rounding yet well short of losing the direction
+    assert rows["fp32-nchw"]["median"] < 1e-4
+    assert 1e-3 < rows["bf16"]["median"] < 0.5
+    for row in record["rows"]:
+        assert row["median"] <= row["worst"] and row["worst_tensor"].startswith(("encoder.", "projector."))
+    # batch norm's statistics in NCHW sum pairwise: float32 rounding alone
+    assert record["batch_norm"]["nchw"] < 1e-6
+    assert PROVENANCE <= set(record["provenance"])
+    with pytest.raises(ValueError, match="unknown encoders or precisions"):
+        bench.accuracy.run(precisions=("fp16",))

@@ -1,12 +1,13 @@
-"""Benchmarks: training throughput, augmentation throughput and the measuring instruments.
+"""Benchmarks: training throughput and accuracy, augmentation throughput, the measuring instruments.
 
-Measurements, not part of the library's API; one entry point for the five::
+Measurements, not part of the library's API; one entry point for the six::
 
     python -m labfree.bench train   --device cuda --batch-size 512 --out results/bench_train_cuda.json
     python -m labfree.bench augment --device cpu --threads 1 --out results/bench_augment_cpu_epyc.json
     python -m labfree.bench metrics --threads 1 --out results/bench_metrics_cpu.json
     python -m labfree.bench suite --device cpu --threads 1 --out results/bench_train_cpu_xeon.json
     python -m labfree.bench profile --device cpu --threads 1 --out results/bench_profile_cpu_xeon.json
+    python -m labfree.bench accuracy --device cpu --threads 1
     python -m labfree.bench train --help          # each benchmark's own options
 
 - :mod:`labfree.bench.train` — labfree's on-device pipeline against the bare step and a
@@ -15,13 +16,15 @@ Measurements, not part of the library's API; one entry point for the five::
   with the ratios the performance appendix holds the package to;
 - :mod:`labfree.bench.profile` — where the bare step's time goes, by operator group, in float32
   and bf16;
+- :mod:`labfree.bench.accuracy` — how far the step's gradient lies from float64's in each precision
+  and layout;
 - :mod:`labfree.bench.augment` — labfree's batched augmentation against kornia and a per-image
   torchvision loop (:func:`labfree.bench.augment.run`);
 - :mod:`labfree.bench.metrics` — the label-free metrics, the probes and kNN at the book's sizes
   (:func:`labfree.bench.metrics.run`);
 - :mod:`labfree.bench.timing` — the one clock they all use (CUDA events on a GPU).
 
-``--device``, ``--threads``, ``--seed`` and ``--out`` are common to all five. Every record carries
+``--device``, ``--threads``, ``--seed`` and ``--out`` are common to all six. Every record carries
 its provenance (:func:`labfree.results.provenance`) and is written with :func:`labfree.results.write`;
 ``book/performance.md`` reads them from ``results/``.
 """
@@ -36,7 +39,7 @@ import torch
 
 from labfree import results
 
-from . import augment, metrics, profile, suite, timing, train
+from . import accuracy, augment, metrics, profile, suite, timing, train
 from .augment import CIFAR_MEAN, CIFAR_STD, kornia_fn, labfree_fn, time_calls, torchvision_fn
 from .metrics import bench_label_free, bench_probes, synthetic_features
 from .timing import clock, repeat, throughput
@@ -44,10 +47,11 @@ from .train import run  # the training benchmark, as ``labfree.bench.run`` has a
 
 __all__ = ["main", "run", "BENCHMARKS", "clock", "repeat", "throughput", "CIFAR_MEAN", "CIFAR_STD",
            "labfree_fn", "kornia_fn", "torchvision_fn", "time_calls", "synthetic_features",
-           "bench_label_free", "bench_probes", "augment", "metrics", "profile", "suite", "timing",
+           "bench_label_free", "bench_probes", "accuracy", "augment", "metrics", "profile", "suite", "timing",
            "train"]
 
-BENCHMARKS = {"train": train, "suite": suite, "profile": profile, "augment": augment, "metrics": metrics}
+BENCHMARKS = {"train": train, "suite": suite, "profile": profile, "accuracy": accuracy, "augment": augment,
+              "metrics": metrics}
 
 
 def parser() -> argparse.ArgumentParser:
