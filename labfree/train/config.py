@@ -79,7 +79,9 @@ class TrainConfig:
         amp: bf16 autocast; ``"auto"`` turns it on where the device multiplies bf16 natively
             (CUDA, or a CPU with AVX-512-BF16/AMX; :func:`labfree.precision.bf16_native`).
         channels_last: NHWC memory layout; ``"auto"``: on every CPU (float32 too), on CUDA where
-            ``amp`` is on (:func:`labfree.precision.resolve`).
+            ``amp`` is on (:func:`labfree.precision.resolve`). On a CPU it trades float32's
+            accuracy for speed: pass ``False`` for gradients at float32's rounding
+            (:mod:`labfree.bench.accuracy`).
         compile: ``torch.compile`` the modules.
         seed: seeds initialisation, batch order and augmentation.
         milestone_every, milestone_at: milestone epochs besides 0 and the last.
