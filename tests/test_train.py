@@ -1,5 +1,6 @@
 """Tests for labfree.train: learning beats random initialisation, collapse is detected, resuming is
-bit-exact, divergence stops training, milestones fire, names are checked, runs are reproducible.
+bit-exact, divergence stops training, milestones fire, names are checked, runs are reproducible,
+torch.compile takes the eager step.
 
 All on CPU with a small CNN (width 8, 32-d features) and narrow heads on at most 1 024 shapes."""
 
@@ -204,6 +205,23 @@ def test_same_seed_same_run_other_seed_other_run(tiny):
     assert untimed(a.history) == untimed(b.history)
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
     assert a.history[-1]["loss"] != c.history[-1]["loss"]
+
+
+@pytest.mark.parametrize("amp, channels_last", [(False, False), (True, True)], ids=["fp32-nchw", "bf16"])
+def test_compiled_training_takes_the_eager_step(amp, channels_last):
+    """``compile=True``, which the GPU check trains with, takes eager PyTorch's step: one step on
+    64 images gives the eager loss up to the precision's rounding and, in NCHW float32 (whose
+    eager gradient is float32-accurate; labfree.bench.accuracy), the eager parameters."""
+    one_step = data.load("shapes", "train", n=64)
+    eager, compiled = (train.train(config(compile=c, amp=amp, channels_last=channels_last), one_step)
+                       for c in (False, True))
+    # bf16: within one bf16 rounding (measured 9e-5); float32: within 100 float32 roundings
+    tolerance = 2.0 ** -9 if amp else 100 * 2.0 ** -24
+    assert compiled.history[0]["loss"] == pytest.approx(eager.history[0]["loss"], rel=tolerance)
+    assert [n for n, _ in compiled.model.named_parameters()] == [n for n, _ in eager.model.named_parameters()]
+    if not amp:
+        for (name, p), q in zip(eager.model.named_parameters(), compiled.model.parameters()):
+            assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
 
 
 # ------------------------------------------------------------------ failures
