@@ -7,6 +7,8 @@ elsewhere bf16 is emulated and slower. The NHWC layout pays on every CPU, in flo
 NCHW path reorders activations around each convolution and its batch norm. A float32 step on one
 thread (batch 128, AMD EPYC) took 32 -> 24 ms for the width-8 CNN, 74 -> 51 ms for the width-16
 VGG, 3.8 -> 3.4 s for ResNet-18L; a ViT (one convolution) is unchanged.
+``"auto"`` (the default of :class:`~labfree.train.TrainConfig`) asks the hardware; ``True`` and
+``False`` force the choice.
 
 Speed is what the CPU's channels-last layout buys, not float32's accuracy. PyTorch's CPU batch
 norm adds up a channels-last activation's per-channel sums one row after another, where the NCHW
@@ -15,8 +17,6 @@ against 7e-8 in NCHW, and a SimCLR step's gradient of the book's small CNNs 2-3%
 against about 1e-6 per tensor (bf16: 8-16%; Xeon, PyTorch 2.14, batch 256;
 ``python -m labfree.bench accuracy``). Training does not notice (a minibatch's gradient is far
 noisier than that); a gradient check or a float32 reference does: ``channels_last=False``.
-``"auto"`` (the default of :class:`~labfree.train.TrainConfig`) asks the hardware; ``True`` and
-``False`` force the choice.
 """
 
 from __future__ import annotations
