@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from labfree import augment, results, train
+from labfree import results, train
 
 from .suite import DEFAULT_CPU, ENCODERS
-from .train import bench_config, bench_dataset
+from .train import bench_config, bench_dataset, fixed_batch
 
 __all__ = ["PRECISIONS", "batch_norm_error", "gradients", "relative_errors", "run"]
 
@@ -100,20 +100,14 @@ def run(device: str = "cpu", encoders: tuple[str, ...] = DEFAULT_CPU, batch_size
         for name in encoders:
             encoder, kwargs = ENCODERS[name]
             configs = {p: bench_config(dev, batch_size, encoder, method, 1, False, seed, p, kwargs,
-                                       dataset.name) for p in precisions}
-            reference_config = bench_config(dev, batch_size, encoder, method, 1, False, seed, "fp32-nchw",
-                                            kwargs, dataset.name)
+                                       dataset.name) for p in ("fp32-nchw", *precisions)}
             torch.manual_seed(seed)  # one initialisation for every precision
-            model = train.build_model(reference_config, num_classes=len(dataset.classes)).to(dev)
-            aug1, aug2 = augment.pair(reference_config.augment, mean=dataset.mean, std=dataset.std)
-            generator = torch.Generator(dev).manual_seed(seed)
-            images = dataset.images[:batch_size].to(dev)
-            x1 = aug1(images, generator)
-            x2 = aug2(images, generator) if method != "supervised" else None
-            y = dataset.labels[:batch_size].to(dev)
+            model = train.build_model(configs["fp32-nchw"], num_classes=len(dataset.classes)).to(dev)
+            x1, x2, y = fixed_batch(configs["fp32-nchw"], dataset, dev, seed)
             reference = gradients(copy.deepcopy(model).double(), x1.double(),
                                   None if x2 is None else x2.double(), y)
-            for precision, config in configs.items():
+            for precision in precisions:
+                config = configs[precision]
                 layout = torch.channels_last if config.channels_last else torch.contiguous_format
                 views = [None if x is None else x.contiguous(memory_format=layout) for x in (x1, x2)]
                 grads = gradients(copy.deepcopy(model).to(memory_format=layout), views[0], views[1], y,

@@ -173,17 +173,23 @@ def bench_config(dev: torch.device, batch_size: int, encoder: str, method: str, 
                              ).resolved(dataset_name)
 
 
-def bare_steps(config: train.TrainConfig, dataset: Any, dev: torch.device, seed: int,
-               total: int) -> Callable[[int], None]:
-    """``k`` steps of the bare step: labfree's model, loss and optimiser step on one fixed
-    augmented batch that stays on ``dev``; ``total`` bounds the steps all calls take together."""
-    two_views = config.method != "supervised"
+def fixed_batch(config: train.TrainConfig, dataset: Any, dev: torch.device,
+                seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The first ``config.batch_size`` images of ``dataset`` augmented once with the config's
+    stack, on ``dev``: views ``x1, x2`` (``x2`` is ``None`` for supervised) and labels ``y``."""
     aug1, aug2 = augment.pair(config.augment, mean=dataset.mean, std=dataset.std)
     generator = torch.Generator(dev).manual_seed(seed)
     batch = dataset.images[:config.batch_size].to(dev)
     x1 = aug1(batch, generator)
-    x2 = aug2(batch, generator) if two_views else None
-    y = dataset.labels[:config.batch_size].to(dev)
+    x2 = aug2(batch, generator) if config.method != "supervised" else None
+    return x1, x2, dataset.labels[:config.batch_size].to(dev)
+
+
+def bare_steps(config: train.TrainConfig, dataset: Any, dev: torch.device, seed: int,
+               total: int) -> Callable[[int], None]:
+    """``k`` steps of the bare step: labfree's model, loss and optimiser step on one fixed
+    augmented batch that stays on ``dev``; ``total`` bounds the steps all calls take together."""
+    x1, x2, y = fixed_batch(config, dataset, dev, seed)
     model, optimizer, scheduler = _model(config, len(dataset.classes), dev, total)
     counter = iter(range(total))
 
