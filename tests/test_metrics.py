@@ -464,6 +464,31 @@ def test_umap_compiled_code_is_cached_and_reused(blobs, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "z3.npy"), z3)
 
 
+def test_umap_exact_distances_are_sklearns_bit_for_bit(blobs, monkeypatch):
+    """The compiled distance matrix is scikit-learn's callable path to the bit, in float32 and
+    float64; other calls go to scikit-learn; a UMAP map is the same either way."""
+    import sklearn.metrics
+    import umap.umap_
+    from umap.distances import euclidean
+
+    from labfree.metrics import _umap_exact
+
+    h, _, z3 = blobs
+    assert umap.umap_.pairwise_distances is _umap_exact.pairwise_distances   # reduce() installed it
+    rng = np.random.default_rng(1)
+    for x in (h.astype(np.float32), rng.normal(size=(300, 7)) * 1e3, rng.normal(size=(50, 513))):
+        expected = sklearn.metrics.pairwise_distances(x, metric=euclidean)
+        got = _umap_exact.pairwise_distances(x, metric=euclidean)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    y = rng.normal(size=(5, 64)).astype(np.float32)
+    np.testing.assert_array_equal(_umap_exact.pairwise_distances(h, y, metric=euclidean),
+                                  sklearn.metrics.pairwise_distances(h, y, metric=euclidean))
+    np.testing.assert_array_equal(_umap_exact.pairwise_distances(h, metric="manhattan"),
+                                  sklearn.metrics.pairwise_distances(h, metric="manhattan"))
+    monkeypatch.setattr(umap.umap_, "pairwise_distances", sklearn.metrics.pairwise_distances)
+    np.testing.assert_array_equal(M.reduce(h, "umap", n_neighbors=50, seed=0), z3)
+
+
 def test_label_free_metrics_on_separated_blobs(blobs):
     h, y, z3 = blobs
     record = M.label_free_metrics(h, y, z3=z3, device="cpu")
