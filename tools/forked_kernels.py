@@ -40,9 +40,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import default
+from traitlets import DottedObjectName, Type, default
+
+from tools.kernel_client import BoundedKernelClient
 
 ENV = "LABFREE_KERNEL_ZYGOTE"
 # What the chapters' first cells import; a module missing here is imported by the kernel as usual.
@@ -347,6 +350,10 @@ class ForkingKernelManager(AsyncKernelManager):
     them later: a kernel started at the same moment by another process (the second test worker,
     the book's second job) can take one in between, and the kernel dies with "Address already in
     use" (papermill#511). A socket file named after the kernel has no such window."""
+
+    # its clients' shell channel never waits unboundedly (nbclient#312: tools/kernel_client.py)
+    client_class = DottedObjectName("tools.kernel_client.BoundedKernelClient", config=True)
+    client_factory = Type(BoundedKernelClient, klass=AsyncKernelClient, config=True)
 
     @default("transport")
     def _default_transport(self) -> str:
